@@ -1,0 +1,4 @@
+"""L2C: Lead-to-Cash in one application."""
+from .celery import app as celery_app
+
+__all__ = ["celery_app"]

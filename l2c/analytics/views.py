@@ -1,0 +1,8 @@
+"""Home: my tasks (today and overdue) and my pipeline."""
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+
+@login_required
+def home(request):
+    return render(request, "analytics/home.html", {})

@@ -1,0 +1,74 @@
+"""Shared model bases and the cross-cutting records: the audit trail and idempotency keys."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class TimeStampedModel(models.Model):
+    """Base for business records: when created and last changed."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditEvent(models.Model):
+    """One create, update, state change or deletion of a business record; append-only, hash-chained."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "create"  # the record was created
+        UPDATE = "update", "update"  # fields changed
+        TRANSITION = "transition", "transition"  # a state (status/stage) changed through its service
+        DELETE = "delete", "delete"  # the record was deleted
+        MERGE = "merge", "merge"  # records were merged into this one
+        ACCESS = "access", "access"  # a security event (token created/revoked, lock-out)
+
+    occurred_at = models.DateTimeField(db_index=True)
+    # Stored as plain columns, not a constrained FK: an audit row never changes, even when a user goes.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+        db_constraint=False, related_name="+",
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    object_type = models.CharField(max_length=100)  # "<app_label>.<model>"
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)  # {field: [before, after]}
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The last event of the audit chain; locked by each writer so the chain stays linear."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_event_id = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a creating POST sent with an Idempotency-Key, replayed on a retry."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.TextField()
+    content_type = models.CharField(max_length=100, default="application/json")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")]

@@ -1,0 +1,4 @@
+"""API routes of the pipeline app."""
+from ninja import Router
+
+router = Router(tags=["pipeline"])

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PipelineConfig(AppConfig):
+    name = "l2c.pipeline"
+    label = "pipeline"
+    verbose_name = "Pipeline"
