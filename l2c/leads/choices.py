@@ -1,0 +1,63 @@
+"""Lead statuses and the transitions between them."""
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class LeadStatus(models.TextChoices):
+    NEW = "new", _("New")  # just captured, nobody has worked it
+    WORKING = "working", _("Working")  # a rep is in contact
+    NURTURING = "nurturing", _("Nurturing")  # not ready yet; kept warm
+    QUALIFIED = "qualified", _("Qualified")  # ready to convert into an opportunity
+    DISQUALIFIED = "disqualified", _("Disqualified")  # not a fit (reason recorded)
+    CONVERTED = "converted", _("Converted")  # became account + contact + opportunity; final
+
+
+# Allowed source → targets. Conversion (→ converted) only through the conversion service.
+LEAD_TRANSITIONS: dict[str, set[str]] = {
+    LeadStatus.NEW: {LeadStatus.WORKING, LeadStatus.NURTURING, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED},
+    LeadStatus.WORKING: {LeadStatus.NURTURING, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED, LeadStatus.NEW},
+    LeadStatus.NURTURING: {LeadStatus.WORKING, LeadStatus.QUALIFIED, LeadStatus.DISQUALIFIED},
+    LeadStatus.QUALIFIED: {LeadStatus.CONVERTED, LeadStatus.WORKING, LeadStatus.NURTURING, LeadStatus.DISQUALIFIED},
+    LeadStatus.DISQUALIFIED: {LeadStatus.WORKING, LeadStatus.NURTURING},
+    LeadStatus.CONVERTED: set(),
+}
+
+
+class LeadSource(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+    MANUAL = "manual", _("Manual entry")
+    EMAIL = "email", _("E-mail")
+    EVENT = "event", _("Event")
+    REFERRAL = "referral", _("Referral")
+    PARTNER = "partner", _("Partner")
+    ADVERTISING = "advertising", _("Advertising")
+    SOCIAL = "social", _("Social media")
+    COLD_CALL = "cold_call", _("Cold call")
+    OTHER = "other", _("Other")
+
+
+class CampaignType(models.TextChoices):
+    EMAIL = "email", _("E-mail")
+    WEBINAR = "webinar", _("Webinar")
+    EVENT = "event", _("Event / trade show")
+    ADVERTISING = "advertising", _("Advertising")
+    CONTENT = "content", _("Content")
+    SOCIAL = "social", _("Social")
+    PARTNER = "partner", _("Partner")
+    REFERRAL = "referral", _("Referral")
+    OTHER = "other", _("Other")
+
+
+class CampaignStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    ACTIVE = "active", _("Active")
+    COMPLETED = "completed", _("Completed")
+    ABORTED = "aborted", _("Aborted")
+
+
+class ConsentBasis(models.TextChoices):
+    NONE = "", _("None recorded")
+    CONSENT = "consent", _("Consent")  # opt-in given, with source and time
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
