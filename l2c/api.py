@@ -5,6 +5,7 @@ Errors: RFC 9457 problem details (application/problem+json) with field-level `er
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,6 +14,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
 from l2c.core.errors import DomainError, from_django_validation_error
@@ -38,15 +40,39 @@ class SessionAuth(APIKeyCookie):
     def __init__(self):
         super().__init__(csrf=True)
 
+    def _get_key(self, request):
+        # A request that sends a bearer token is judged by that token alone (a bad one is a 401, not
+        # a CSRF 403), and without a logged-in session there is nothing for CSRF to protect.
+        if request.headers.get("Authorization"):
+            return None
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request, key):
+        if not key:
+            return None
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
             return user
         return None
 
 
+class JsonObjectParser(Parser):
+    """Request bodies are JSON objects; anything else (a bare string, number, list or null) is refused
+    with 400 invalid_json instead of being read as "no fields given"."""
+
+    def parse_body(self, request):
+        data = json.loads(request.body)
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object")
+        return data
+
+
 api = NinjaAPI(
     title="L2C API",
+    parser=JsonObjectParser(),
     version="1",
     description=__doc__,
     urls_namespace="api",
@@ -114,9 +140,14 @@ def on_forbidden(request, exc):
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
     message = str(exc)
-    code = "invalid_json" if "parse" in message.lower() or "json" in message.lower() else "http_error"
-    title = "Invalid JSON" if code == "invalid_json" else "Request failed"
-    return problem_response(exc.status_code, title, message, code=code, instance=request.path)
+    if exc.status_code == 400 and ("parse" in message.lower() or "json" in message.lower()):
+        return problem_response(400, "Invalid JSON", "The request body must be a valid JSON object "
+                                "(Content-Type: application/json).", code="invalid_json", instance=request.path)
+    if exc.status_code == 403 and "csrf" in message.lower():
+        return problem_response(403, "CSRF check failed", "A request made with the browser session must send "
+                                "the X-CSRFToken header; API clients use `Authorization: Bearer <token>`.",
+                                code="csrf_failed", instance=request.path)
+    return problem_response(exc.status_code, "Request failed", message, code="http_error", instance=request.path)
 
 
 def _register_routers() -> None:

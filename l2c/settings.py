@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    "ninja",  # its templates and static files: /api/v1/docs serves Swagger UI locally, no CDN
     # the flow, in order
     "l2c.core",
     "l2c.identity",
@@ -189,6 +190,7 @@ USE_TZ = True
 # --- static ---------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # l2c/static: the project's CSS, JS and vendored HTMX/SortableJS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -4,7 +4,8 @@ A POST carrying `Idempotency-Key` runs in one transaction together with the reco
 response. A replay (same user, same key, same method, path and body) returns the first response
 and creates nothing; the same key with another request is a 409. Two concurrent requests with
 one key: the second's insert of the key hits the unique constraint, its work is rolled back and
-the first response is returned. 5xx responses are not kept, so a retry after a crash runs again.
+the first response is returned. 5xx responses are not kept (their writes are rolled back), so a
+retry after a crash runs again; nor are refusals before the work started (401, 403, 429).
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from .problems import problem_response
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# The request was not carried out (not authenticated, CSRF refused, throttled): a retry with the
+# same key after fixing that must run, not replay the refusal.
+NOT_KEPT = {401, 403, 429}
 
 
 def _request_hash(request) -> str:
@@ -63,7 +67,11 @@ class IdempotencyMiddleware:
         try:
             with transaction.atomic():
                 response = self.get_response(request)
-                if response.status_code >= 500 or getattr(response, "streaming", False):
+                if response.status_code >= 500:
+                    # not kept, and whatever the failed request wrote is undone, so a retry runs afresh
+                    transaction.set_rollback(True)
+                    return response
+                if response.status_code in NOT_KEPT or getattr(response, "streaming", False):
                     return response
                 IdempotencyRecord.objects.create(
                     user=user, key=key, method=request.method, path=request.path[:500],

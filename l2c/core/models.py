@@ -56,6 +56,9 @@ class AuditChainHead(models.Model):
     last_event_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
 
+    def __str__(self) -> str:
+        return f"audit head #{self.last_event_id}"
+
 
 class IdempotencyRecord(models.Model):
     """The first response to a creating POST sent with an Idempotency-Key, replayed on a retry."""
@@ -72,3 +75,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_user_key")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"

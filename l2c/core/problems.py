@@ -28,3 +28,9 @@ def problem_response(status: int, title: str, detail: str, *, code: str, errors:
                      instance: str | None = None) -> HttpResponse:
     body = problem_body(status, title, detail, code=code, errors=errors, instance=instance)
     return HttpResponse(json.dumps(body, ensure_ascii=False), status=status, content_type=CONTENT_TYPE)
+
+
+def api_not_found(request, *args, **kwargs) -> HttpResponse:
+    """404 for a path under /api/ that no route matches: problem details, not the HTML page."""
+    return problem_response(404, "Not found", f"No API endpoint at {request.path}; see /api/v1/docs.",
+                            code="not_found", instance=request.path)

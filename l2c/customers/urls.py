@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "customers"
-urlpatterns: list = []
+urlpatterns = [
+    path("accounts/", views.account_list, name="account-list"),
+    path("accounts/new/", views.account_create, name="account-create"),
+    path("accounts/<int:pk>/", views.account_detail, name="account-detail"),
+    path("accounts/<int:pk>/edit/", views.account_edit, name="account-edit"),
+    path("contacts/", views.contact_list, name="contact-list"),
+    path("contacts/new/", views.contact_create, name="contact-create"),
+    path("contacts/<int:pk>/", views.contact_detail, name="contact-detail"),
+    path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
+]

@@ -14,9 +14,19 @@ class UserAdmin(BaseUserAdmin):
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ("name", "description")
+    search_fields = ("name",)
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("token_hash", "prefix")
+    """Read-only: tokens are created (shown once) and revoked through the app, which audits both."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__username")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -61,3 +61,13 @@ class ConsentBasis(models.TextChoices):
     NONE = "", _("None recorded")
     CONSENT = "consent", _("Consent")  # opt-in given, with source and time
     LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest")
+
+
+def allowed_status_changes(status: str) -> list[str]:
+    """The statuses a person may move a lead to from `status` (conversion has its own service)."""
+    targets = LEAD_TRANSITIONS.get(status, set()) - {LeadStatus.CONVERTED}
+    return [s for s in LeadStatus.values if s in targets]
+
+
+def can_convert(status: str) -> bool:
+    return LeadStatus.CONVERTED in LEAD_TRANSITIONS.get(status, set())

@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "leads"
-urlpatterns: list = []
+urlpatterns = [
+    path("leads/", views.lead_list, name="lead-list"),
+    path("leads/new/", views.lead_create, name="lead-create"),
+    path("leads/<int:pk>/", views.lead_detail, name="lead-detail"),
+    path("leads/<int:pk>/edit/", views.lead_edit, name="lead-edit"),
+    path("leads/<int:pk>/status/", views.lead_status, name="lead-status"),
+    path("campaigns/", views.campaign_list, name="campaign-list"),
+    path("campaigns/new/", views.campaign_create, name="campaign-create"),
+    path("campaigns/<int:pk>/", views.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/edit/", views.campaign_edit, name="campaign-edit"),
+]

@@ -5,3 +5,14 @@ class PipelineConfig(AppConfig):
     name = "l2c.pipeline"
     label = "pipeline"
     verbose_name = "Pipeline"
+
+    def ready(self):
+        from l2c.core.events import register_event
+
+        register_event("opportunity.created", "An opportunity was created. Payload: opportunity_id, account_id, "
+                       "owner_id, stage_id, amount, currency, actor_id.")
+        register_event("opportunity.stage_changed", "An opportunity moved to another stage. Payload: opportunity_id, "
+                       "from_stage_id, to_stage_id, account_id, owner_id, amount, currency, actor_id.")
+        register_event("opportunity.won", "An opportunity entered a won stage. Payload as opportunity.stage_changed.")
+        register_event("opportunity.lost", "An opportunity entered a lost stage. Payload as "
+                       "opportunity.stage_changed, plus lost_reason.")

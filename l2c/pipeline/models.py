@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from l2c.core.models import TimeStampedModel
 from l2c.core.visibility import VisibleQuerySet
 
-from .choices import ActivityKind, ForecastCategory
+from .choices import OPEN_ACTIVITY_KINDS, ActivityKind, ForecastCategory
 
 
 class Stage(TimeStampedModel):
@@ -93,6 +93,33 @@ class Opportunity(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def is_won(self) -> bool:
+        return self.stage.is_won
+
+    @property
+    def is_lost(self) -> bool:
+        return self.stage.is_lost
+
+    @property
+    def days_in_stage(self) -> int:
+        """Whole days since the opportunity entered its current stage."""
+        from django.utils import timezone
+
+        if self.stage_entered_at is None:
+            return 0
+        return max((timezone.now() - self.stage_entered_at).days, 0)
+
+    @property
+    def is_stuck(self) -> bool:
+        """Longer in the stage than the stage expects (flags deals that need attention)."""
+        expected = self.stage.expected_days
+        return bool(expected) and not self.is_closed and self.days_in_stage > expected
+
 
 class StageHistory(models.Model):
     """One stay of an opportunity in a stage: when it entered and left, and who moved it."""
@@ -112,15 +139,45 @@ class StageHistory(models.Model):
         verbose_name_plural = "stage history"
         indexes = [models.Index(fields=["stage", "entered_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.opportunity_id} in {self.stage_id} since {self.entered_at:%Y-%m-%d}"
+
     @property
     def duration(self):
         from django.utils import timezone
 
         return (self.left_at or timezone.now()) - self.entered_at
 
+    @property
+    def days(self) -> int:
+        return self.duration.days
+
+
+# The records an activity can hang on: (field on Activity, "app.Model" of the target).
+ACTIVITY_TARGETS = (("lead", "leads.Lead"), ("account", "customers.Account"), ("contact", "customers.Contact"),
+                    ("opportunity", "pipeline.Opportunity"))
+
 
 class ActivityQuerySet(VisibleQuerySet):
-    pass
+    """A user sees the activities they are assigned, and every activity on a record they may see."""
+
+    def owner_q(self, user) -> Q:
+        from django.apps import apps
+
+        own = super().owner_q(user)
+        if not own:  # admin: everything
+            return own
+        q = own
+        for field, label in ACTIVITY_TARGETS:
+            model = apps.get_model(label)
+            target_qs = model.objects.all()
+            # Reuse the target's own rule, re-rooted at the activity's foreign key.
+            target_qs.owner_field = f"{field}__{type(target_qs).owner_field}"
+            target_q = target_qs.owner_q(user)
+            attached = Q(**{f"{field}__isnull": False})
+            # An empty Q means "every row" for the target; OR-ing an empty Q would drop it.
+            q |= attached & target_q if target_q else attached
+        return q
 
 
 class Activity(TimeStampedModel):
@@ -153,4 +210,10 @@ class Activity(TimeStampedModel):
 
     @property
     def is_open(self) -> bool:
-        return self.done_at is None and self.kind in (ActivityKind.TASK, ActivityKind.CALL, ActivityKind.MEETING)
+        return self.done_at is None and self.kind in OPEN_ACTIVITY_KINDS
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return self.is_open and self.due_at is not None and self.due_at < timezone.now()

@@ -28,7 +28,7 @@ class Command(BaseCommand):
             elif opts["action"] == "list":
                 user = services.user_get(opts["username"])
                 for token in user.api_tokens.all():
-                    state = "active" if token.is_active else "revoked"
+                    state = "active" if token.is_active else ("revoked" if token.revoked_at else "expired")
                     self.stdout.write(f"{token.prefix}\t{token.name}\t{state}\t{token.created_at:%Y-%m-%d %H:%M}")
             else:
                 token = ApiToken.objects.filter(prefix=opts["prefix"]).first()

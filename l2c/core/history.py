@@ -1,0 +1,56 @@
+"""A record's audit events ready for its page: field labels instead of names, people and records
+instead of ids, choice labels instead of codes. Used with the `includes/history.html` snippet."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+
+from . import audit
+
+MAX_EVENTS = 100
+
+
+def _field(model, name):
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+
+
+def history_rows(instance: models.Model, limit: int = MAX_EVENTS) -> list:
+    """Newest first; each event gets `display_changes`: [(label, before, after), ...]."""
+    model = type(instance)
+    events = list(audit.history_for(instance)[:limit])
+    wanted: dict[type[models.Model], set] = defaultdict(set)
+    for event in events:
+        for name, pair in (event.changes or {}).items():
+            field = _field(model, name)
+            if isinstance(field, models.ForeignKey) and isinstance(pair, list):
+                wanted[field.related_model].update(v for v in pair if v is not None)
+    names = {
+        related: {obj.pk: str(obj) for obj in related._default_manager.filter(pk__in=ids)}
+        for related, ids in wanted.items()
+    }
+
+    def show(field, value):
+        if value is None or value == "":
+            return None
+        if isinstance(field, models.ForeignKey):
+            return names.get(field.related_model, {}).get(value, f"#{value}")
+        if field is not None and field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return value
+
+    for event in events:
+        rows = []
+        for name, pair in (event.changes or {}).items():
+            if name == "id":
+                continue
+            field = _field(model, name)
+            label = str(field.verbose_name) if field is not None else name.replace("_", " ")
+            before, after = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
+            rows.append((label, show(field, before), show(field, after)))
+        event.display_changes = rows
+    return events

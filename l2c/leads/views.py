@@ -1,0 +1,171 @@
+"""Pages for leads and campaigns. Thin: parse with a form, call a selector or service, render."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from l2c.core.errors import DomainError
+from l2c.core.forms import show_domain_error
+from l2c.core.history import history_rows
+from l2c.customers.forms import valid_filters
+from l2c.customers.views import list_page, page_of, visible_or_404
+
+from . import selectors, services
+from .choices import LeadStatus, allowed_status_changes, can_convert
+from .forms import CampaignFilterForm, CampaignForm, LeadFilterForm, LeadForm, StatusForm
+
+
+def require_sales(user) -> None:
+    if not user.is_sales:
+        raise DjangoPermissionDenied(_("Your role does not work with leads."))
+
+
+# --- leads ----------------------------------------------------------------------------------------
+
+@login_required
+def lead_list(request):
+    require_sales(request.user)
+    form = LeadFilterForm(request.GET or None, user=request.user)
+    filters = valid_filters(form)
+    q, ordering = filters.pop("q", ""), filters.pop("ordering", "") or "-created_at"
+    if filters.get("campaign") is not None:
+        filters["campaign"] = filters["campaign"].pk
+    qs = selectors.lead_list(user=request.user, q=q, filters=filters, ordering=ordering)
+    context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q,
+               "statuses": LeadStatus.choices, "current_status": filters.get("status", "")}
+    return list_page(request, template="leads/lead_list.html", partial="leads/_lead_table.html", context=context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_create(request):
+    require_sales(request.user)
+    form = LeadForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            lead = services.lead_create(actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            show_domain_error(form, exc)
+        else:
+            messages.success(request, _("Lead “%(name)s” created.") % {"name": lead.full_name})
+            return redirect("leads:lead-detail", pk=lead.pk)
+    return render(request, "leads/lead_form.html", {"form": form, "lead": None})
+
+
+@login_required
+def lead_detail(request, pk: int):
+    lead = visible_or_404(selectors.lead_get, user=request.user, pk=pk)
+    return render(request, "leads/lead_detail.html", {
+        "lead": lead,
+        "events": history_rows(lead),
+        "next_statuses": [(s, LeadStatus(s).label) for s in allowed_status_changes(lead.status)
+                          if s != LeadStatus.DISQUALIFIED],
+        "can_disqualify": LeadStatus.DISQUALIFIED in allowed_status_changes(lead.status),
+        "can_convert": can_convert(lead.status),
+        "status_form": StatusForm(),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def lead_edit(request, pk: int):
+    require_sales(request.user)
+    lead = visible_or_404(selectors.lead_get, user=request.user, pk=pk)
+    if lead.status == LeadStatus.CONVERTED:
+        messages.error(request, _("A converted lead can no longer be edited; edit its account and contact instead."))
+        return redirect("leads:lead-detail", pk=lead.pk)
+    form = LeadForm(request.POST or None, instance=lead, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.lead_update(lead=lead, actor=request.user, **form.changed_values())
+        except DomainError as exc:
+            show_domain_error(form, exc)
+        else:
+            messages.success(request, _("Lead saved."))
+            return redirect("leads:lead-detail", pk=lead.pk)
+    return render(request, "leads/lead_form.html", {"form": form, "lead": lead})
+
+
+@login_required
+@require_POST
+def lead_status(request, pk: int):
+    lead = visible_or_404(selectors.lead_get, user=request.user, pk=pk)
+    form = StatusForm(request.POST)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect("leads:lead-detail", pk=lead.pk)
+    try:
+        lead = services.lead_change_status(lead=lead, status=form.cleaned_data["status"],
+                                           reason=form.cleaned_data["reason"], actor=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Status changed to %(status)s.") % {"status": lead.get_status_display()})
+    return redirect("leads:lead-detail", pk=lead.pk)
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+@login_required
+def campaign_list(request):
+    form = CampaignFilterForm(request.GET or None)
+    filters = valid_filters(form)
+    q, ordering = filters.pop("q", ""), filters.pop("ordering", "") or "-start_date"
+    qs = selectors.campaign_list(user=request.user, q=q, filters=filters, ordering=ordering)
+    context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q}
+    return list_page(request, template="leads/campaign_list.html", partial="leads/_campaign_table.html",
+                     context=context)
+
+
+def _require_campaign_manager(user) -> None:
+    if not (user.is_admin or user.is_manager):
+        raise DjangoPermissionDenied(_("Only managers and admins can create or change campaigns."))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_create(request):
+    _require_campaign_manager(request.user)
+    form = CampaignForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = services.campaign_create(actor=request.user, **form.cleaned_data)
+        except DomainError as exc:
+            show_domain_error(form, exc)
+        else:
+            messages.success(request, _("Campaign “%(name)s” created.") % {"name": campaign.name})
+            return redirect("leads:campaign-detail", pk=campaign.pk)
+    return render(request, "leads/campaign_form.html", {"form": form, "campaign": None})
+
+
+@login_required
+def campaign_detail(request, pk: int):
+    campaign = visible_or_404(selectors.campaign_get, user=request.user, pk=pk)
+    stats = selectors.campaign_lead_stats(user=request.user, campaign=campaign)
+    by_status = [(value, label, stats["by_status"].get(value, 0)) for value, label in LeadStatus.choices]
+    return render(request, "leads/campaign_detail.html", {
+        "campaign": campaign, "stats": stats, "by_status": by_status, "events": history_rows(campaign),
+        "can_edit": request.user.is_admin or request.user.is_manager,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def campaign_edit(request, pk: int):
+    _require_campaign_manager(request.user)
+    campaign = visible_or_404(selectors.campaign_get, user=request.user, pk=pk)
+    form = CampaignForm(request.POST or None, instance=campaign, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.campaign_update(campaign=campaign, actor=request.user, **form.changed_values())
+        except DomainError as exc:
+            show_domain_error(form, exc)
+        else:
+            messages.success(request, _("Campaign saved."))
+            return redirect("leads:campaign-detail", pk=campaign.pk)
+    return render(request, "leads/campaign_form.html", {"form": form, "campaign": campaign})
