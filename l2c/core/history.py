@@ -6,6 +6,8 @@ from collections import defaultdict
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from . import audit
 
@@ -41,6 +43,10 @@ def history_rows(instance: models.Model, limit: int = MAX_EVENTS) -> list:
             return names.get(field.related_model, {}).get(value, f"#{value}")
         if field is not None and field.choices:
             return dict(field.flatchoices).get(value, value)
+        if isinstance(field, models.DateTimeField) and isinstance(value, str):
+            parsed = parse_datetime(value)
+            if parsed is not None:
+                return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M") if timezone.is_aware(parsed) else value
         return value
 
     for event in events:

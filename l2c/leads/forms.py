@@ -19,7 +19,7 @@ def _ordering_choices(allowed: dict) -> list[tuple[str, str]]:
 
 
 class LeadForm(OwnerChoiceMixin, ServiceModelForm):
-    company_size = forms.ChoiceField(label=_("company size"), required=False,
+    company_size = forms.ChoiceField(label=_("Company size"), required=False,
                                      choices=[("", "—"), *CompanySize.choices])
 
     class Meta:
@@ -36,6 +36,7 @@ class LeadForm(OwnerChoiceMixin, ServiceModelForm):
         super().__init__(*args, **kwargs)
         self.setup_owner(user, creating=self.instance.pk is None)
         self.fields["campaign"].queryset = Campaign.objects.restrict(user).order_by("name")
+        self.fields["campaign"].empty_label = _("— none —")
         self.fields["source"].initial = LeadSource.MANUAL
 
 
@@ -61,7 +62,7 @@ class LeadFilterForm(forms.Form):
 
 
 class CampaignForm(OwnerChoiceMixin, ServiceModelForm):
-    currency = forms.CharField(label=_("currency"), max_length=3, initial="USD",
+    currency = forms.CharField(label=_("Currency"), max_length=3, initial="USD",
                                widget=forms.TextInput(attrs={"list": "currency-codes", "placeholder": "USD"}))
 
     class Meta:

@@ -15,8 +15,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from l2c.core import audit
 from l2c.core.errors import DomainError, PermissionDenied, ValidationFailed
+from l2c.core.history import history_rows
 
 from . import selectors, services
 from .choices import STAGE_REQUIRABLE_FIELDS, ActivityKind, ForecastCategory
@@ -27,23 +27,7 @@ ACTIVITY_TARGETS = ("lead", "account", "contact", "opportunity")
 
 
 def _page(request, qs):
-    paginator = Paginator(qs, settings.L2C_PAGE_SIZE)
-    page = paginator.get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    return page, params.urlencode()
-
-
-def _sort_links(request, keys) -> dict:
-    current = request.GET.get("ordering", "")
-    params = request.GET.copy()
-    params.pop("page", None)
-    links = {}
-    for key in keys:
-        params["ordering"] = f"-{key}" if current == key else key
-        links[key] = {"url": "?" + params.urlencode(), "active": current.lstrip("-") == key,
-                      "desc": current == f"-{key}"}
-    return links
+    return Paginator(qs, settings.L2C_PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _require_sales_ui(request):
@@ -70,16 +54,14 @@ def opportunity_list(request):
     error = None
     try:
         qs = selectors.opportunity_list(user=request.user, ordering=request.GET.get("ordering") or None, **filters)
-        page, query = _page(request, qs)
+        page = _page(request, qs)
     except ValidationFailed as exc:
         error = exc.message
-        page, query = _page(request, Opportunity.objects.none())
+        page = _page(request, Opportunity.objects.none())
     return render(request, "pipeline/opportunity_list.html", {
-        "page": page, "query": query, "filters": filters, "error": error,
+        "page_obj": page, "ordering": request.GET.get("ordering", ""), "filters": filters, "error": error,
         "stages": selectors.stage_list(), "owners": selectors.assignable_owners(user=request.user),
         "forecast_categories": ForecastCategory.choices,
-        "sort": _sort_links(request, ["name", "account", "amount", "stage", "expected_close_date", "owner",
-                                      "probability"]),
     })
 
 
@@ -129,7 +111,7 @@ def _detail_context(request, opportunity, **extra) -> dict:
         "progress": selectors.stage_progress(opportunity=opportunity),
         "stages": selectors.stage_list(active_only=True),
         "stage_history": history,
-        "audit_events": audit.history_for(opportunity)[:50],
+        "audit_events": history_rows(opportunity, limit=50),
         **extra,
     }
 
@@ -317,20 +299,21 @@ def activity_list(request):
         "status": request.GET.get("status", "open") or None,
         "due": request.GET.get("due") or None,
         "q": request.GET.get("q") or None,
+        **{f: request.GET.get(f) or None for f in ACTIVITY_TARGETS},
     }
     owner = request.GET.get("owner", "me")
     filters["owner"] = request.user.pk if owner == "me" else (owner or None)
     error = None
     try:
         qs = selectors.activity_list(user=request.user, ordering=request.GET.get("ordering") or None, **filters)
-        page, query = _page(request, qs)
+        page = _page(request, qs)
     except ValidationFailed as exc:
         error = exc.message
-        page, query = _page(request, Activity.objects.none())
+        page = _page(request, Activity.objects.none())
     return render(request, "pipeline/activity_list.html", {
-        "page": page, "query": query, "filters": filters, "owner": owner, "error": error,
-        "kinds": ActivityKind.choices, "owners": selectors.assignable_owners(user=request.user),
-        "sort": _sort_links(request, ["due_at", "subject", "kind", "created_at"]),
+        "page_obj": page, "ordering": request.GET.get("ordering", ""), "filters": filters, "owner": owner,
+        "error": error, "kinds": ActivityKind.choices, "owners": selectors.assignable_owners(user=request.user),
+        "record_filters": [(f, filters[f]) for f in ACTIVITY_TARGETS if filters[f]],
     })
 
 
@@ -430,7 +413,7 @@ def activity_edit(request, pk):
             messages.success(request, _("Activity saved."))
             return redirect(_safe_next(request, "/activities/") if request.POST.get("next") else "/activities/")
     return render(request, "pipeline/activity_form.html", {"form": form, "activity": activity,
-                                                           "history": audit.history_for(activity)[:30]})
+                                                           "history": history_rows(activity, limit=30)})
 
 
 # --- stage settings ---------------------------------------------------------------------------------
@@ -455,8 +438,7 @@ def stage_settings(request):
     from django.db.models import Count, Q
 
     stages = stages.annotate(open_count=Count("opportunities", filter=Q(opportunities__closed_at__isnull=True)))
-    return render(request, "pipeline/stage_list.html", {"stages": stages, "labels": {
-        f: Opportunity._meta.get_field(f).verbose_name for f in STAGE_REQUIRABLE_FIELDS}})
+    return render(request, "pipeline/stage_list.html", {"stages": stages})
 
 
 @login_required
@@ -484,4 +466,4 @@ def stage_edit(request, pk=None):
             messages.success(request, _("Stage saved."))
             return redirect("pipeline:stage-settings")
     return render(request, "pipeline/stage_form.html", {"form": form, "stage": stage,
-                                                        "history": audit.history_for(stage)[:30] if stage else []})
+                                                        "history": history_rows(stage, limit=30) if stage else []})

@@ -73,7 +73,9 @@ def test_createuser_refuses_a_weak_password_and_creates_nothing():
 
 
 @pytest.mark.django_db
-def test_l2c_cli_accepts_dashes_and_returns_the_exit_code(capsys):
+def test_l2c_cli_accepts_dashes_and_returns_the_exit_code(capsys, monkeypatch):
+    # run_from_argv closes every connection when done; keep the test's transaction open
+    monkeypatch.setattr("django.db.connections.close_all", lambda: None)
     assert cli.main(["verify-audit"]) == 0
     assert "audit chain intact" in capsys.readouterr().out
     assert cli.main(["token", "create", "nobody"]) != 0

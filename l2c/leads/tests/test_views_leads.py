@@ -110,7 +110,7 @@ def test_lead_detail_shows_allowed_buttons_history_and_panels(rep, as_user):
         assert f'name="status" value="{allowed}"' in page
     assert 'name="status" value="converted"' not in page
     assert 'name="reason"' in page  # the disqualify form asks why
-    assert "/leads/%d/convert/" % lead.pk not in page
+    assert f"/leads/{lead.pk}/convert/" not in page
     assert f'hx-get="/activities/panel/?lead={lead.pk}"' in page
     # history: who, what, before → after
     assert "History" in page and "<del>Jane</del>" in page and "<ins>Janet</ins>" in page

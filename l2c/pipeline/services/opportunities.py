@@ -286,8 +286,7 @@ def opportunity_move(*, opportunity: Opportunity, stage: Stage | int, actor, fie
     _open_stay(opportunity, actor=actor, now=now, from_stage=from_stage)
     changes = audit.diff(before, audit.snapshot(opportunity))
     changes.pop("stage_entered_at", None)
-    changes["stage"] = [from_stage.name, target.name]
-    changes["stage_id"] = [from_stage.pk, target.pk]
+    changes["stage"] = [from_stage.pk, target.pk]  # ids, like every foreign key in the trail
     audit.record(actor=actor, action=audit.Action.TRANSITION, instance=opportunity, changes=changes)
     payload = _event_payload(opportunity, actor, from_stage_id=from_stage.pk, to_stage_id=target.pk)
     events.publish("opportunity.stage_changed", payload)

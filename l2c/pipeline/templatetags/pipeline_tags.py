@@ -45,3 +45,17 @@ def duration(delta) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def field_labels(names) -> str:
+    """Opportunity field names as their (translated) labels: `amount, expected_close_date` → `amount, expected close date`."""
+    from l2c.pipeline.models import Opportunity
+
+    labels = []
+    for name in names or []:
+        try:
+            labels.append(str(Opportunity._meta.get_field(name).verbose_name))
+        except Exception:  # noqa: BLE001 - a stale name in the configuration: show it as is
+            labels.append(name)
+    return ", ".join(labels)

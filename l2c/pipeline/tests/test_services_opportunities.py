@@ -136,7 +136,7 @@ def test_move_closes_the_stay_and_opens_a_new_one_with_time_in_stage(rep, stages
     opp.refresh_from_db()
     assert opp.days_in_stage == 0 and opp.probability == 75
     event = AuditEvent.objects.get(object_type="pipeline.opportunity", object_id=str(opp.pk), action="transition")
-    assert event.changes["stage"] == ["Prospecting", "Negotiation"]
+    assert event.changes["stage"] == [stages["Prospecting"].pk, stages["Negotiation"].pk]
     assert event.changes["probability"] == [10, 75]
 
 

@@ -143,6 +143,9 @@ def test_detail_page_move_shows_the_missing_fields_form(rep, stages):
     assert done.status_code == 302
     opp.refresh_from_db()
     assert opp.stage == stages["Qualification"]
+    # the page shows the move in the stage history and the audit trail, with stage names
+    page = client.get(f"/opportunities/{opp.pk}/").content.decode()
+    assert page.count("Qualification") >= 3 and "<del>Prospecting</del>" in page
 
 
 def test_create_and_edit_through_the_form(rep, stages):

@@ -7,7 +7,6 @@ exits non-zero. For several machines run `gunicorn l2c.wsgi` and `l2c worker` se
 from __future__ import annotations
 
 import argparse
-
 import os
 import socket
 import sys
@@ -81,8 +80,9 @@ def demo_logins() -> list[tuple[str, str]]:
     from l2c.core.demo import DEMO_USERS
     from l2c.identity.models import User
 
-    present = dict(User.objects.filter(username__in=[u.username for u in DEMO_USERS]).values_list("username", "role"))
-    return [(u.username, present[u.username]) for u in DEMO_USERS if u.username in present]
+    shown = [u.username for u in DEMO_USERS if u.shown]
+    present = dict(User.objects.filter(username__in=shown).values_list("username", "role"))
+    return [(name, present[name]) for name in shown if name in present]
 
 
 class Command(BaseCommand):
