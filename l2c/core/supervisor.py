@@ -106,16 +106,6 @@ class Supervisor:
             # Whatever the child left behind in its group (pool processes) goes with it.
             self._signal(child, signal.SIGKILL, group=True)
 
-    def run(self) -> int:
-        self.install_signal_handlers()
-        try:
-            self.start()
-        except OSError as exc:
-            self.log(f"could not start: {exc}")
-            self.stop_all()
-            return 1
-        return self.watch()
-
     @staticmethod
     def _signal(child: Child, signum: int, *, group: bool) -> None:
         if child.process is None:

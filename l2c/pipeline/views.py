@@ -181,8 +181,9 @@ def opportunity_move(request, pk):
 @login_required
 @require_GET
 def opportunity_panel(request):
-    """HTML fragment for an account page: its opportunities and a link to add one."""
-    _require_sales_ui(request)
+    """HTML fragment for an account page: its opportunities and a link to add one.
+
+    Any signed-in user may load it (finance sees account pages); it lists only what they may see."""
     account_id = request.GET.get("account", "")
     if not account_id.isdigit():
         raise Http404(_("Give ?account=ID."))
@@ -344,11 +345,14 @@ def _render_panel(request, field, record, form=None, status=200):
 @login_required
 @require_http_methods(["GET", "POST"])
 def activity_panel(request):
-    """HTML fragment for a record's page: its activities, a quick-add form and complete buttons."""
-    _require_sales_ui(request)
+    """HTML fragment for a record's page: its activities, a quick-add form and complete buttons.
+
+    Any signed-in user who may see the record may read it (finance sees account pages); adding
+    and completing are for the sales roles."""
     field, record = _panel_target(request)
     if request.method == "GET":
         return _render_panel(request, field, record)
+    _require_sales_ui(request)
     form = ActivityForm(request.POST)
     if form.is_valid():
         try:

@@ -223,3 +223,12 @@ def test_bad_lead_count_is_refused():
     with pytest.raises(CommandError, match="not a whole number"):
         call_command("demo", "--leads", "many")
     assert not Lead.objects.exists()
+
+
+def test_serve_prints_the_five_demo_log_ins_once_they_exist():
+    from l2c.core.management.commands.serve import demo_logins
+
+    assert demo_logins() == []
+    generate(leads=0, seed=1)
+    assert demo_logins() == [("admin", "admin"), ("manager", "manager"), ("rep", "rep"), ("rep2", "rep"),
+                             ("finance", "finance")]

@@ -221,3 +221,17 @@ def test_stage_settings_for_admins(admin_user, stages):
     client.post("/settings/stages/", {"stage": trial.pk, "direction": "up"})
     names = list(Stage.objects.order_by("order").values_list("name", flat=True))
     assert names.index("Trial") == names.index("Closed Lost") - 1
+
+
+def test_finance_reads_account_panels_but_cannot_add(finance, rep, stages):
+    account = AccountFactory(owner=rep)
+    ActivityFactory(owner=rep, account=account, subject="Renewal call")
+    OpportunityFactory(owner=rep, account=account, name="Renewal")
+    client = client_for(finance)
+    panel = client.get(f"/activities/panel/?account={account.pk}")
+    assert panel.status_code == 200 and "Renewal call" in panel.content.decode()
+    assert "quick-add" not in panel.content.decode()
+    opportunities = client.get(f"/opportunities/panel/?account={account.pk}")
+    assert opportunities.status_code == 200 and "Renewal" not in opportunities.content.decode()
+    refused = client.post(f"/activities/panel/?account={account.pk}", {"kind": "note", "subject": "x"}, **HTMX)
+    assert refused.status_code == 404 and Activity.objects.count() == 1

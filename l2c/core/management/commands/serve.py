@@ -134,7 +134,11 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         supervisor.install_signal_handlers()
-        supervisor.start()
+        try:
+            supervisor.start()
+        except OSError as exc:
+            supervisor.stop_all()
+            raise CommandError(f"could not start a child process: {exc}") from exc
         code = supervisor.watch(on_tick=announce_when_ready)
         if code:
             raise CommandError("a child process failed; L2C stopped", returncode=code)
