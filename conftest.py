@@ -118,3 +118,94 @@ class ApiClient:
 def api_for(db):
     """api_for(user) -> ApiClient authenticated as that user."""
     return ApiClient
+
+
+# --- browser tests (Playwright for Python driving Debian's chromium; never `playwright install`) ---------
+
+CHROMIUM = os.environ.get("L2C_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-quic", "--no-first-run",
+                  "--disable-component-update", "--disable-sync"]
+# Set L2C_E2E_SHOTS=/tmp/e2e-shots to keep screenshots of the key steps (`shot` fixture); a failing browser
+# test always leaves its last screen there (default /tmp/e2e-shots), never in the repository.
+E2E_SHOTS = os.environ.get("L2C_E2E_SHOTS", "")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, "_l2c_report_" + report.when, report)
+    return report
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium per test module.
+
+    Not per session: while Playwright's sync API is active its event loop counts as running in this
+    thread, so Django's ORM must be told that is safe (DJANGO_ALLOW_ASYNC_UNSAFE) — and that must not
+    leak into the rest of the suite, where it would hide real async-safety bugs.
+    """
+    import shutil
+
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install -y chromium (or set L2C_CHROMIUM)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=10_000)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(request, browser, live_server):
+    """A fresh browser context (no cookies) on the live server, in English; relative URLs work."""
+    context = browser.new_context(base_url=live_server.url, locale="en-US", viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    report = getattr(request.node, "_l2c_report_call", None)
+    if report is not None and report.failed:
+        from pathlib import Path
+
+        folder = Path(E2E_SHOTS or "/tmp/e2e-shots")
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(folder / f"FAILED-{request.node.name}.png"), full_page=True)
+        except Exception as exc:  # the page may be gone; the test's own error is what matters
+            print(f"no screenshot of the failed page: {exc}")
+    context.close()
+
+
+@pytest.fixture
+def shot(request, page):
+    """shot("step") saves a full-page screenshot to $L2C_E2E_SHOTS (only when that is set)."""
+    counter = iter(range(1, 1000))
+
+    def take(name: str) -> None:
+        if E2E_SHOTS:
+            from pathlib import Path
+
+            folder = Path(E2E_SHOTS)
+            folder.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(folder / f"{request.node.name}-{next(counter):02d}-{name}.png"), full_page=True)
+
+    return take
+
+
+@pytest.fixture
+def login(page):
+    """login(username) logs in through the form with the fixture users' password ("pw-<username>")."""
+
+    def do(username: str, password: str | None = None) -> None:
+        page.goto("/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password if password is not None else "pw-" + username)
+        page.click("button[type=submit].btn-primary")
+        page.wait_for_url(lambda url: "/login/" not in url)
+
+    return do

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
@@ -19,12 +20,12 @@ class AuditEvent(models.Model):
     """One create, update, state change or deletion of a business record; append-only, hash-chained."""
 
     class Action(models.TextChoices):
-        CREATE = "create", "create"  # the record was created
-        UPDATE = "update", "update"  # fields changed
-        TRANSITION = "transition", "transition"  # a state (status/stage) changed through its service
-        DELETE = "delete", "delete"  # the record was deleted
-        MERGE = "merge", "merge"  # records were merged into this one
-        ACCESS = "access", "access"  # a security event (token created/revoked, lock-out)
+        CREATE = "create", _("create")  # the record was created
+        UPDATE = "update", _("update")  # fields changed
+        TRANSITION = "transition", _("transition")  # a state (status/stage) changed through its service
+        DELETE = "delete", _("delete")  # the record was deleted
+        MERGE = "merge", _("merge")  # records were merged into this one
+        ACCESS = "access", _("access")  # a security event (token created/revoked, lock-out)
 
     occurred_at = models.DateTimeField(db_index=True)
     # Stored as plain columns, not a constrained FK: an audit row never changes, even when a user goes.

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"  # everything, plus settings
-    MANAGER = "manager", "Sales manager"  # own team's records, approvals
-    REP = "rep", "Sales rep"  # own records
-    FINANCE = "finance", "Finance"  # billing, ledger, revenue; reads customers
+    ADMIN = "admin", _("Admin")  # everything, plus settings
+    MANAGER = "manager", _("Sales manager")  # own team's records, approvals
+    REP = "rep", _("Sales rep")  # own records
+    FINANCE = "finance", _("Finance")  # billing, ledger, revenue; reads customers
 
 
 class VisibleQuerySet(models.QuerySet):

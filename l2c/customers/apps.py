@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CustomersConfig(AppConfig):
     name = "l2c.customers"
     label = "customers"
-    verbose_name = "Customers"
+    verbose_name = _("Customers")
 
     def ready(self):
         from l2c.core.events import register_event

@@ -4,7 +4,7 @@ No `from __future__ import annotations` here: ninja resolves `Query[...]` at imp
 """
 from datetime import datetime
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from l2c.core.errors import FieldError, NotFound, ValidationFailed
@@ -125,7 +125,7 @@ def token_create(request, data: TokenIn):
                                        actor=request.auth)
     out = TokenOut.from_orm(token).dict()
     out["token"] = raw
-    return 201, out
+    return Status(201, out)
 
 
 @router.post("/tokens/{token_id}/revoke", response=TokenOut)
@@ -167,7 +167,7 @@ def user_create(request, data: UserIn):
         email=data.email, first_name=data.first_name, last_name=data.last_name, language=data.language,
         actor=request.auth,
     )
-    return 201, user
+    return Status(201, user)
 
 
 @router.get("/users/{user_id}", response=UserOut)
@@ -200,7 +200,7 @@ def team_list(request, q: str = ""):
 
 @router.post("/teams", response={201: TeamOut})
 def team_create(request, data: TeamIn):
-    return 201, services.team_create(name=data.name, description=data.description, actor=request.auth)
+    return Status(201, services.team_create(name=data.name, description=data.description, actor=request.auth))
 
 
 @router.get("/teams/{team_id}", response=TeamOut)

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class IdentityConfig(AppConfig):
     name = "l2c.identity"
     label = "identity"
-    verbose_name = "Identity"
+    verbose_name = _("Identity")

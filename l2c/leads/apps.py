@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class LeadsConfig(AppConfig):
     name = "l2c.leads"
     label = "leads"
-    verbose_name = "Leads"
+    verbose_name = _("Leads")
 
     def ready(self):
         from l2c.core.events import register_event

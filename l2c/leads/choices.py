@@ -1,6 +1,7 @@
 """Lead statuses and the transitions between them."""
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class LeadStatus(models.TextChoices):
@@ -52,7 +53,7 @@ class CampaignType(models.TextChoices):
 
 class CampaignStatus(models.TextChoices):
     PLANNED = "planned", _("Planned")
-    ACTIVE = "active", _("Active")
+    ACTIVE = "active", pgettext_lazy("campaign status", "Active")
     COMPLETED = "completed", _("Completed")
     ABORTED = "aborted", _("Aborted")
 

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PipelineConfig(AppConfig):
     name = "l2c.pipeline"
     label = "pipeline"
-    verbose_name = "Pipeline"
+    verbose_name = _("Pipeline")
 
     def ready(self):
         from l2c.core.events import register_event

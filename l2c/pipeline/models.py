@@ -83,7 +83,7 @@ class Opportunity(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "opportunities"
+        verbose_name_plural = _("opportunities")
         indexes = [models.Index(fields=["owner", "stage"]), models.Index(fields=["stage", "expected_close_date"])]
         constraints = [
             models.CheckConstraint(condition=Q(probability__lte=100), name="opportunity_probability_max_100"),
@@ -136,7 +136,7 @@ class StageHistory(models.Model):
 
     class Meta:
         ordering = ["entered_at", "id"]
-        verbose_name_plural = "stage history"
+        verbose_name_plural = _("stage history")
         indexes = [models.Index(fields=["stage", "entered_at"])]
 
     def __str__(self) -> str:
@@ -202,7 +202,7 @@ class Activity(TimeStampedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "activities"
+        verbose_name_plural = _("activities")
         indexes = [models.Index(fields=["owner", "done_at", "due_at"])]
 
     def __str__(self) -> str:
