@@ -41,6 +41,12 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.get_full_name() or self.username
 
+    def get_full_name(self) -> str:
+        # Chinese names read family name first, with no space (李娜, not 娜 李).
+        if any("\u4e00" <= ch <= "\u9fff" for ch in self.last_name + self.first_name):
+            return f"{self.last_name}{self.first_name}".strip()
+        return super().get_full_name()
+
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN or self.is_superuser

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from l2c.core.money import COMMON_CURRENCIES
@@ -163,7 +164,7 @@ class StageForm(forms.Form):
                                                             ("lost", _("Lost"))])
     required_fields = forms.MultipleChoiceField(
         label=_("Fields required to enter"), required=False, widget=forms.CheckboxSelectMultiple,
-        choices=[(f, Opportunity._meta.get_field(f).verbose_name.capitalize()) for f in STAGE_REQUIRABLE_FIELDS])
+        choices=[(f, capfirst(Opportunity._meta.get_field(f).verbose_name)) for f in STAGE_REQUIRABLE_FIELDS])
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
 
     def service_values(self) -> dict:

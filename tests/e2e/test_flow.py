@@ -113,6 +113,8 @@ def test_a_rep_takes_a_lead_from_the_form_to_the_board(page, login, shot, rep, r
         rep, Decimal("48000"), dt.date(2030, 6, 30), stages["Prospecting"])
     assert (opp.source, opp.campaign, opp.account.name) == (LeadSource.EVENT, campaign, "Ming Robotics Co., Ltd.")
     expect(page.locator(".card", has_text="Ownership and origin")).to_contain_text(campaign.name)
+    expect(page.locator("section.panel")).to_contain_text("Activities")  # the HTMX panel has loaded
+    expect(page.locator("section.panel")).not_to_contain_text("Loading activities")
     lead.refresh_from_db()
     assert lead.status == LeadStatus.CONVERTED and lead.converted_opportunity_id == opp.pk
     shot("opportunity-new")

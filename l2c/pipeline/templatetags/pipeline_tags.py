@@ -59,3 +59,11 @@ def field_labels(names) -> str:
         except Exception:  # noqa: BLE001 - a stale name in the configuration: show it as is
             labels.append(name)
     return ", ".join(labels)
+
+
+@register.filter
+def lead_source_label(value) -> str:
+    """An opportunity's `source` (a lead source code kept from conversion) as its translated label."""
+    from l2c.leads.choices import LeadSource
+
+    return str(dict(LeadSource.choices).get(value, value)) if value else "—"
