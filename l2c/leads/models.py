@@ -68,11 +68,11 @@ class Lead(TimeStampedModel):
     source = models.CharField(_("source"), max_length=20, choices=LeadSource.choices, default=LeadSource.MANUAL, db_index=True)
     campaign = models.ForeignKey(Campaign, verbose_name=_("campaign"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="leads")
-    utm_source = models.CharField(max_length=100, blank=True)
-    utm_medium = models.CharField(max_length=100, blank=True)
-    utm_campaign = models.CharField(max_length=100, blank=True)
-    utm_term = models.CharField(max_length=100, blank=True)
-    utm_content = models.CharField(max_length=100, blank=True)
+    utm_source = models.CharField(_("UTM source"), max_length=100, blank=True)
+    utm_medium = models.CharField(_("UTM medium"), max_length=100, blank=True)
+    utm_campaign = models.CharField(_("UTM campaign"), max_length=100, blank=True)
+    utm_term = models.CharField(_("UTM term"), max_length=100, blank=True)
+    utm_content = models.CharField(_("UTM content"), max_length=100, blank=True)
     # consent
     consent_basis = models.CharField(_("consent basis"), max_length=30, choices=ConsentBasis.choices, blank=True)
     consent_text = models.TextField(_("consent text shown"), blank=True)
@@ -83,17 +83,17 @@ class Lead(TimeStampedModel):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="leads")
     status = models.CharField(_("status"), max_length=20, choices=LeadStatus.choices, default=LeadStatus.NEW, db_index=True)
-    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
     disqualified_reason = models.CharField(_("disqualification reason"), max_length=200, blank=True)
     score = models.IntegerField(_("score"), null=True, blank=True)  # filled by lead scoring (nurture)
     description = models.TextField(_("notes"), blank=True)
     # conversion: plain ids, because leads may not import the later customers→pipeline links
-    converted_at = models.DateTimeField(null=True, blank=True)
-    converted_account = models.ForeignKey("customers.Account", null=True, blank=True, on_delete=models.SET_NULL,
+    converted_at = models.DateTimeField(_("converted at"), null=True, blank=True)
+    converted_account = models.ForeignKey("customers.Account", verbose_name=_("converted account"), null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="converted_leads")
-    converted_contact = models.ForeignKey("customers.Contact", null=True, blank=True, on_delete=models.SET_NULL,
+    converted_contact = models.ForeignKey("customers.Contact", verbose_name=_("converted contact"), null=True, blank=True, on_delete=models.SET_NULL,
                                           related_name="converted_leads")
-    converted_opportunity_id = models.BigIntegerField(null=True, blank=True)
+    converted_opportunity_id = models.BigIntegerField(_("converted opportunity"), null=True, blank=True)
 
     objects = LeadQuerySet.as_manager()
 

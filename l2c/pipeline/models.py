@@ -4,12 +4,20 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from l2c.core.models import TimeStampedModel
 from l2c.core.visibility import VisibleQuerySet
+from l2c.leads.choices import LeadSource
 
 from .choices import OPEN_ACTIVITY_KINDS, ActivityKind, ForecastCategory
+
+# The default stages' names, so they are in the translation catalogue (see Stage.label).
+DEFAULT_STAGE_NAMES = [
+    gettext_noop("Prospecting"), gettext_noop("Qualification"), gettext_noop("Proposal"),
+    gettext_noop("Negotiation"), gettext_noop("Closed Won"), gettext_noop("Closed Lost"),
+]
 
 
 class Stage(TimeStampedModel):
@@ -33,7 +41,12 @@ class Stage(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name in the user's language when it is one of the default stages' names."""
+        return gettext(self.name) if self.name else ""
 
     @property
     def is_closed(self) -> bool:
@@ -74,7 +87,7 @@ class Opportunity(TimeStampedModel):
     # origin, kept so revenue can be traced to the lead and campaign
     lead = models.ForeignKey("leads.Lead", verbose_name=_("lead"), null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="opportunities")
-    source = models.CharField(_("source"), max_length=20, blank=True)
+    source = models.CharField(_("source"), max_length=20, choices=LeadSource.choices, blank=True)
     campaign = models.ForeignKey("leads.Campaign", verbose_name=_("campaign"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="opportunities")
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
@@ -91,7 +104,12 @@ class Opportunity(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name in the user's language when it is one of the default stages' names."""
+        return gettext(self.name) if self.name else ""
 
     @property
     def is_closed(self) -> bool:
@@ -190,12 +208,12 @@ class Activity(TimeStampedModel):
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("assigned to"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="activities")
-    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
-    account = models.ForeignKey("customers.Account", null=True, blank=True, on_delete=models.CASCADE,
+    lead = models.ForeignKey("leads.Lead", verbose_name=_("lead"), null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
+    account = models.ForeignKey("customers.Account", verbose_name=_("account"), null=True, blank=True, on_delete=models.CASCADE,
                                 related_name="activities")
-    contact = models.ForeignKey("customers.Contact", null=True, blank=True, on_delete=models.CASCADE,
+    contact = models.ForeignKey("customers.Contact", verbose_name=_("contact"), null=True, blank=True, on_delete=models.CASCADE,
                                 related_name="activities")
-    opportunity = models.ForeignKey(Opportunity, null=True, blank=True, on_delete=models.CASCADE,
+    opportunity = models.ForeignKey(Opportunity, verbose_name=_("opportunity"), null=True, blank=True, on_delete=models.CASCADE,
                                     related_name="activities")
 
     objects = ActivityQuerySet.as_manager()
