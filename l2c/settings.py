@@ -190,6 +190,7 @@ USE_TZ = True
 # --- static ---------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns at start when it is missing
 STATICFILES_DIRS = [BASE_DIR / "static"]  # l2c/static: the project's CSS, JS and vendored HTMX/SortableJS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

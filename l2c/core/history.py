@@ -49,7 +49,12 @@ def history_rows(instance: models.Model, limit: int = MAX_EVENTS) -> list:
                 return timezone.localtime(parsed).strftime("%Y-%m-%d %H:%M") if timezone.is_aware(parsed) else value
         return value
 
+    from django.contrib.auth import get_user_model
+
+    actor_ids = {e.actor_id for e in events if e.actor_id is not None}
+    actors = {u.pk: str(u) for u in get_user_model()._default_manager.filter(pk__in=actor_ids)}
     for event in events:
+        event.actor_name = actors.get(event.actor_id, "")
         rows = []
         for name, pair in (event.changes or {}).items():
             if name == "id":

@@ -20,12 +20,12 @@ class AuditEvent(models.Model):
     """One create, update, state change or deletion of a business record; append-only, hash-chained."""
 
     class Action(models.TextChoices):
-        CREATE = "create", _("create")  # the record was created
-        UPDATE = "update", _("update")  # fields changed
-        TRANSITION = "transition", _("transition")  # a state (status/stage) changed through its service
-        DELETE = "delete", _("delete")  # the record was deleted
-        MERGE = "merge", _("merge")  # records were merged into this one
-        ACCESS = "access", _("access")  # a security event (token created/revoked, lock-out)
+        CREATE = "create", _("created")  # the record was created
+        UPDATE = "update", _("updated")  # fields changed
+        TRANSITION = "transition", _("changed state")  # a state (status/stage) changed through its service
+        DELETE = "delete", _("deleted")  # the record was deleted
+        MERGE = "merge", _("merged")  # records were merged into this one
+        ACCESS = "access", _("security event")  # a security event (token created/revoked, lock-out)
 
     occurred_at = models.DateTimeField(db_index=True)
     # Stored as plain columns, not a constrained FK: an audit row never changes, even when a user goes.

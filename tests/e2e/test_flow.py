@@ -23,6 +23,13 @@ from l2c.pipeline.services import ensure_default_stages
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
+def wait_for_board(page) -> None:
+    """The board's columns take drops once SortableJS (a deferred script) has bound them; a drag before
+    that would only select text."""
+    page.wait_for_function("() => window.Sortable && window.htmx && [...document.querySelectorAll('#board .cards')]"
+                           ".every((list) => Sortable.get(list))")
+
+
 @pytest.fixture
 def stages(db):
     # Transactional tests flush the rows the data migration seeded: put the default stages back.
@@ -63,6 +70,7 @@ def test_a_rep_takes_a_lead_from_the_form_to_the_board(page, login, shot, rep, r
 
     # the list shows it; the search narrows the list down to it (and never shows a colleague's lead)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Leads").click()
+    page.wait_for_load_state()  # HTMX (deferred) drives the search box
     results = page.locator("#results")
     expect(results.get_by_role("link", name="Mei Lin")).to_be_visible()
     expect(results).to_contain_text("Other Person")
@@ -122,6 +130,7 @@ def test_a_rep_takes_a_lead_from_the_form_to_the_board(page, login, shot, rep, r
     # the Kanban board: drag the card from Prospecting to Proposal (its amount and date are already set)
     page.get_by_role("link", name="Pipeline board").click()
     expect(page).to_have_url(re.compile(r"/pipeline/$"))
+    wait_for_board(page)
     card = page.locator(f"#opp-{opp.pk}")
     prospecting = page.locator(f'.cards[data-stage="{stages["Prospecting"].pk}"]')
     proposal = page.locator(f'.cards[data-stage="{stages["Proposal"].pk}"]')
@@ -171,7 +180,7 @@ def test_wrong_password_then_log_in_and_out(page, login, shot, rep):
     page.fill("#id_username", "rep")
     page.fill("#id_password", "not-the-password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("password")
     expect(page).to_have_url(re.compile(r"/login/"))
     expect(page.locator("#id_username")).to_have_value("rep")
     shot("wrong-password")

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_drag_a_card_fill_the_missing_fields_and_retry(page, login, rep, stages):
     opp = OpportunityFactory(owner=rep, name="Drag me", amount=None)
     login("rep")
-    page.goto("/pipeline/")
+    page.goto("/pipeline/")  # waits for the load event: SortableJS has bound the columns
     card = page.locator(f"#opp-{opp.pk}")
     column = {name: page.locator(f'.cards[data-stage="{stages[name].pk}"]')
               for name in ("Prospecting", "Proposal", "Negotiation")}
