@@ -42,7 +42,7 @@ def measure(leads: int) -> dict:
     from django.db import connection, transaction
 
     from l2c.core import audit
-    from l2c.core.demo import generate
+    from l2c.demo import generate
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()

@@ -69,6 +69,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+if env_bool("L2C_SECURE") and not os.environ.get("SECRET_KEY"):
+    # Several web servers must share one key, or sessions and signed links break between them.
+    raise ImproperlyConfigured("SECRET_KEY must be set in the environment when L2C_SECURE=1 (production)")
 DEBUG = env_bool("DEBUG")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -92,6 +95,7 @@ INSTALLED_APPS = [
     "l2c.leads",
     "l2c.pipeline",
     "l2c.analytics",
+    "l2c.demo",
 ]
 
 MIDDLEWARE = [

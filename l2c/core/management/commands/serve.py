@@ -77,7 +77,7 @@ def celery_worker_argv(*, concurrency: int = 1, beat: bool = True, loglevel: str
 
 def demo_logins() -> list[tuple[str, str]]:
     """(user name, role) of the demo users that exist, in the documented order."""
-    from l2c.core.demo import DEMO_USERS
+    from l2c.demo import DEMO_USERS
     from l2c.identity.models import User
 
     shown = [u.username for u in DEMO_USERS if u.shown]

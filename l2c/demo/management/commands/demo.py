@@ -5,7 +5,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
-from l2c.core.demo import DEMO_PASSWORD, DEMO_USERNAMES, DEMO_USERS
+from l2c.demo import DEMO_PASSWORD, DEMO_USERNAMES, DEMO_USERS
 
 
 def non_negative_int(value: str) -> int:
@@ -31,7 +31,7 @@ class Command(BaseCommand):
                                  "(used by `make run` on every start)")
 
     def handle(self, *args, leads, seed, if_empty, **options):
-        from l2c.core.demo import generate
+        from l2c.demo import generate
         from l2c.identity.models import User
         from l2c.leads.models import Lead
 
