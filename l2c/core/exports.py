@@ -33,7 +33,6 @@ from django.shortcuts import render
 from django.utils import timezone, translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from . import audit
 from .errors import ValidationFailed
@@ -196,7 +195,7 @@ def write_xlsx(queryset: QuerySet, columns: list[Column], target, *, sheet_title
     bold = Font(bold=True)
     header = []
     for column in columns:
-        cell = WriteOnlyCell(sheet, value=_xlsx_value(str(column.header), tz)[0])
+        cell = WriteOnlyCell(sheet, value=str(column.header))
         cell.font = bold
         header.append(cell)
     sheet.append(header)
@@ -242,7 +241,7 @@ def export_response(*, queryset: QuerySet, columns: Iterable[Column], fmt: str, 
     audit.record_many([audit.PendingEvent(
         action=audit.Action.ACCESS, object_type=object_type, object_id="export",
         object_repr=f"export {filename}",
-        changes={"export": {"format": fmt, "rows": count, "filters": _clean(filters)}},
+        changes={"format": fmt, "rows": count, "filters": _clean(filters)},
     )], actor=actor)
     tz = timezone.get_current_timezone()
     if fmt == CSV:
@@ -274,5 +273,3 @@ def ui_export(request, build: Callable[[], tuple[QuerySet, dict]], *, columns: I
     except ValidationFailed as exc:
         return render(request, "core/export_error.html", {"errors": exc.errors, "back_url": back_url}, status=400)
 
-
-EXPORT_ERROR_TITLE = gettext_lazy("This export cannot be made")

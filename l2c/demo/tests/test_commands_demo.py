@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from l2c.core import audit
-from l2c.demo import DEMO_USERS, generate
 from l2c.core.models import AuditEvent
 from l2c.customers.models import Account, Contact
+from l2c.demo import DEMO_USERS, generate
 from l2c.identity.models import User
 from l2c.leads.choices import LeadStatus
 from l2c.leads.models import Campaign, Lead
