@@ -35,7 +35,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
 from . import audit
-from .errors import ValidationFailed
+from .errors import FieldError, ValidationFailed
 
 CSV = "csv"
 XLSX = "xlsx"
@@ -273,3 +273,11 @@ def ui_export(request, build: Callable[[], tuple[QuerySet, dict]], *, columns: I
     except ValidationFailed as exc:
         return render(request, "core/export_error.html", {"errors": exc.errors, "back_url": back_url}, status=400)
 
+
+
+def refuse_invalid_filters(form) -> None:
+    """A filter the list page would skip (and flag) must stop an export instead: the file would
+    otherwise hold other rows than the user asked for."""
+    if form.is_bound and form.errors:
+        raise ValidationFailed([FieldError(name, " ".join(str(m) for m in messages), "invalid")
+                                for name, messages in form.errors.items()])

@@ -8,14 +8,17 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
+from l2c.core import exports
 from l2c.core.errors import DomainError, NotFound
 from l2c.core.forms import show_domain_error
 from l2c.core.history import history_rows
 
 from . import selectors, services
+from .exports import ACCOUNT_COLUMNS, CONTACT_COLUMNS
 from .forms import AccountFilterForm, AccountForm, ContactFilterForm, ContactForm, valid_filters
 
 
@@ -45,11 +48,17 @@ def require_writer(user) -> None:
 
 # --- accounts -------------------------------------------------------------------------------------
 
-@login_required
-def account_list(request):
+def _account_query(request):
+    """The list page's search, filters and ordering from the query string (shared by list and export)."""
     form = AccountFilterForm(request.GET or None, user=request.user)
     filters = valid_filters(form)
     q, ordering = filters.pop("q", ""), filters.pop("ordering", "") or "name"
+    return form, q, filters, ordering
+
+
+@login_required
+def account_list(request):
+    form, q, filters, ordering = _account_query(request)
     qs = selectors.account_list(user=request.user, q=q, filters=filters, ordering=ordering)
     context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q}
     return list_page(request, template="customers/account_list.html", partial="customers/_account_table.html",
@@ -100,11 +109,17 @@ def account_edit(request, pk: int):
 
 # --- contacts -------------------------------------------------------------------------------------
 
-@login_required
-def contact_list(request):
+def _contact_query(request):
+    """The list page's search, filters and ordering from the query string (shared by list and export)."""
     form = ContactFilterForm(request.GET or None, user=request.user)
     filters = valid_filters(form)
     q, ordering = filters.pop("q", ""), filters.pop("ordering", "") or "last_name"
+    return form, q, filters, ordering
+
+
+@login_required
+def contact_list(request):
+    form, q, filters, ordering = _contact_query(request)
     qs = selectors.contact_list(user=request.user, q=q, filters=filters, ordering=ordering)
     context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q}
     return list_page(request, template="customers/contact_list.html", partial="customers/_contact_table.html",
@@ -151,3 +166,37 @@ def contact_edit(request, pk: int):
             messages.success(request, _("Contact saved."))
             return redirect("customers:contact-detail", pk=contact.pk)
     return render(request, "customers/contact_form.html", {"form": form, "contact": contact})
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+def account_export(request):
+    """The account list as CSV or Excel (?format=csv|xlsx): exactly its search, filters and ordering."""
+
+    def build():
+        form, q, filters, ordering = _account_query(request)
+        exports.refuse_invalid_filters(form)
+        qs = selectors.account_list(user=request.user, q=q, filters=filters, ordering=ordering)
+        return qs, {"q": q, **filters, "ordering": ordering}
+
+    return exports.ui_export(request, build, columns=ACCOUNT_COLUMNS, stem="accounts",
+                             object_type="customers.account", sheet_title=_("Accounts"),
+                             back_url=reverse("customers:account-list"))
+
+
+@login_required
+@require_GET
+def contact_export(request):
+    """The contact list as CSV or Excel (?format=csv|xlsx): exactly its search, filters and ordering."""
+
+    def build():
+        form, q, filters, ordering = _contact_query(request)
+        exports.refuse_invalid_filters(form)
+        qs = selectors.contact_list(user=request.user, q=q, filters=filters, ordering=ordering)
+        return qs, {"q": q, **filters, "ordering": ordering}
+
+    return exports.ui_export(request, build, columns=CONTACT_COLUMNS, stem="contacts",
+                             object_type="customers.contact", sheet_title=_("Contacts"),
+                             back_url=reverse("customers:contact-list"))

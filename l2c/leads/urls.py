@@ -6,6 +6,7 @@ app_name = "leads"
 urlpatterns = [
     path("leads/", views.lead_list, name="lead-list"),
     path("leads/new/", views.lead_create, name="lead-create"),
+    path("leads/export/", views.lead_export, name="lead-export"),
     path("leads/<int:pk>/", views.lead_detail, name="lead-detail"),
     path("leads/<int:pk>/edit/", views.lead_edit, name="lead-edit"),
     path("leads/<int:pk>/status/", views.lead_status, name="lead-status"),

@@ -5,9 +5,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from l2c.core import exports
 from l2c.core.errors import DomainError
 from l2c.core.forms import show_domain_error
 from l2c.core.history import history_rows
@@ -16,6 +18,7 @@ from l2c.customers.views import list_page, page_of, visible_or_404
 
 from . import selectors, services
 from .choices import LeadStatus, allowed_status_changes, can_convert
+from .exports import LEAD_COLUMNS
 from .forms import CampaignFilterForm, CampaignForm, LeadFilterForm, LeadForm, StatusForm
 
 
@@ -26,18 +29,40 @@ def require_sales(user) -> None:
 
 # --- leads ----------------------------------------------------------------------------------------
 
-@login_required
-def lead_list(request):
-    require_sales(request.user)
+def _lead_query(request):
+    """The list page's search, filters and ordering from the query string (shared by list and export)."""
     form = LeadFilterForm(request.GET or None, user=request.user)
     filters = valid_filters(form)
     q, ordering = filters.pop("q", ""), filters.pop("ordering", "") or "-created_at"
     if filters.get("campaign") is not None:
         filters["campaign"] = filters["campaign"].pk
+    return form, q, filters, ordering
+
+
+@login_required
+def lead_list(request):
+    require_sales(request.user)
+    form, q, filters, ordering = _lead_query(request)
     qs = selectors.lead_list(user=request.user, q=q, filters=filters, ordering=ordering)
     context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q,
                "statuses": LeadStatus.choices, "current_status": filters.get("status", "")}
     return list_page(request, template="leads/lead_list.html", partial="leads/_lead_table.html", context=context)
+
+
+@login_required
+@require_GET
+def lead_export(request):
+    """The list as CSV or Excel (?format=csv|xlsx): exactly its search, filters and ordering."""
+    require_sales(request.user)
+
+    def build():
+        form, q, filters, ordering = _lead_query(request)
+        exports.refuse_invalid_filters(form)
+        qs = selectors.lead_list(user=request.user, q=q, filters=filters, ordering=ordering)
+        return qs, {"q": q, **filters, "ordering": ordering}
+
+    return exports.ui_export(request, build, columns=LEAD_COLUMNS, stem="leads", object_type="leads.lead",
+                             sheet_title=_("Leads"), back_url=reverse("leads:lead-list"))
 
 
 @login_required

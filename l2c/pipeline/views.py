@@ -15,11 +15,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from l2c.core import exports
 from l2c.core.errors import DomainError, PermissionDenied, ValidationFailed
 from l2c.core.history import history_rows
 
 from . import selectors, services
 from .choices import STAGE_REQUIRABLE_FIELDS, ActivityKind, ForecastCategory
+from .exports import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, OPPORTUNITY_RELATED
 from .forms import ActivityEditForm, ActivityForm, ConvertForm, OpportunityForm, StageForm, apply_errors
 from .models import Activity, Opportunity
 
@@ -45,12 +47,17 @@ def _safe_next(request, fallback: str) -> str:
 
 # --- opportunities ----------------------------------------------------------------------------------
 
+def _opportunity_filters(request) -> dict:
+    """The list page's search and filters from the query string (shared by list and export)."""
+    return {k: request.GET.get(k) or None for k in ("q", "stage", "owner", "account", "forecast_category",
+                                                    "status", "close_before", "close_after")}
+
+
 @login_required
 @require_GET
 def opportunity_list(request):
     _require_sales_ui(request)
-    filters = {k: request.GET.get(k) or None for k in ("q", "stage", "owner", "account", "forecast_category",
-                                                       "status", "close_before", "close_after")}
+    filters = _opportunity_filters(request)
     error = None
     try:
         qs = selectors.opportunity_list(user=request.user, ordering=request.GET.get("ordering") or None, **filters)
@@ -291,10 +298,8 @@ def lead_convert(request, pk):
 
 # --- activities -------------------------------------------------------------------------------------
 
-@login_required
-@require_GET
-def activity_list(request):
-    _require_sales_ui(request)
+def _activity_filters(request) -> tuple[dict, str]:
+    """The list page's filters (open ones, mine, by default) and the owner choice as given."""
     filters = {
         "kind": request.GET.get("kind") or None,
         "status": request.GET.get("status", "open") or None,
@@ -304,6 +309,14 @@ def activity_list(request):
     }
     owner = request.GET.get("owner", "me")
     filters["owner"] = request.user.pk if owner == "me" else (owner or None)
+    return filters, owner
+
+
+@login_required
+@require_GET
+def activity_list(request):
+    _require_sales_ui(request)
+    filters, owner = _activity_filters(request)
     error = None
     try:
         qs = selectors.activity_list(user=request.user, ordering=request.GET.get("ordering") or None, **filters)
@@ -471,3 +484,39 @@ def stage_edit(request, pk=None):
             return redirect("pipeline:stage-settings")
     return render(request, "pipeline/stage_form.html", {"form": form, "stage": stage,
                                                         "history": history_rows(stage, limit=30) if stage else []})
+
+
+# --- exports ----------------------------------------------------------------------------------------
+
+@login_required
+@require_GET
+def opportunity_export(request):
+    """The opportunity list as CSV or Excel (?format=csv|xlsx): exactly its search, filters and ordering."""
+    _require_sales_ui(request)
+
+    def build():
+        filters = _opportunity_filters(request)
+        ordering = request.GET.get("ordering") or None
+        qs = selectors.opportunity_list(user=request.user, ordering=ordering, **filters)
+        return qs.select_related(*OPPORTUNITY_RELATED), {**filters, "ordering": ordering}
+
+    return exports.ui_export(request, build, columns=OPPORTUNITY_COLUMNS, stem="opportunities",
+                             object_type="pipeline.opportunity", sheet_title=_("Opportunities"),
+                             back_url=reverse("pipeline:opportunity-list"))
+
+
+@login_required
+@require_GET
+def activity_export(request):
+    """The activity list as CSV or Excel (?format=csv|xlsx): exactly its filters and ordering."""
+    _require_sales_ui(request)
+
+    def build():
+        filters, _owner = _activity_filters(request)
+        ordering = request.GET.get("ordering") or None
+        qs = selectors.activity_list(user=request.user, ordering=ordering, **filters)
+        return qs, {**filters, "ordering": ordering}
+
+    return exports.ui_export(request, build, columns=ACTIVITY_COLUMNS, stem="activities",
+                             object_type="pipeline.activity", sheet_title=_("Activities"),
+                             back_url=reverse("pipeline:activity-list"))
