@@ -25,7 +25,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from itertools import islice
+from typing import Any, Literal
 
 from django.db.models import Model, QuerySet
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
@@ -40,6 +41,7 @@ from .errors import FieldError, ValidationFailed
 CSV = "csv"
 XLSX = "xlsx"
 FORMATS = (CSV, XLSX)
+ExportFormat = Literal["csv", "xlsx"]  # the API's `format` query parameter
 CONTENT_TYPES = {
     CSV: "text/csv; charset=utf-8",
     XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -92,7 +94,20 @@ def field(header, path: str) -> Column:
 
 def choice(header, name: str) -> Column:
     """A choice field shown as its label in the user's language, not its stored value."""
-    return Column(header, lambda obj: getattr(obj, f"get_{name}_display")())
+    # The labels are looked up once per model and language, not per row: get_FOO_display() rebuilds
+    # the choices dict on every call, which dominated the time of a large export.
+    labels_by_language: dict = {}
+
+    def value(obj):
+        key = (type(obj), translation.get_language())
+        labels = labels_by_language.get(key)
+        if labels is None:
+            field = type(obj)._meta.get_field(name)
+            labels = labels_by_language[key] = {k: str(v) for k, v in field.flatchoices}
+        stored = getattr(obj, name)
+        return labels.get(stored, stored)
+
+    return Column(header, value)
 
 
 def person(header, path: str) -> Column:
@@ -172,15 +187,22 @@ def _rows(queryset: QuerySet) -> Iterator[Model]:
     return queryset.iterator(chunk_size=CHUNK_SIZE)
 
 
-def csv_lines(queryset: QuerySet, columns: list[Column], *, language: str | None, tz) -> Iterator[str]:
-    """The CSV file line by line: BOM + header, then one line per row."""
+def csv_lines(queryset: QuerySet, columns: list[Column], *, language: str | None, tz,
+              lines_per_chunk: int = 200) -> Iterator[str]:
+    """The CSV file in pieces: BOM + header, then the rows, `lines_per_chunk` lines at a time."""
     writer = csv.writer(_Echo())
     with translation.override(language):
         yield BOM + writer.writerow([str(c.header) for c in columns])
-    for obj in _rows(queryset):
-        # The response streams after the view returned: keep the request's language for the labels.
+    rows = _rows(queryset)
+    while True:
+        # The response streams after the view returned: keep the request's language for the labels,
+        # but only while a piece is built, never across a yield.
         with translation.override(language):
-            yield writer.writerow([csv_value(c.value(obj), tz) for c in columns])
+            lines = [writer.writerow([csv_value(c.value(obj), tz) for c in columns])
+                     for obj in islice(rows, lines_per_chunk)]
+        if not lines:
+            return
+        yield "".join(lines)
 
 
 def write_xlsx(queryset: QuerySet, columns: list[Column], target, *, sheet_title: str, tz) -> None:
@@ -271,6 +293,10 @@ def ui_export(request, build: Callable[[], tuple[QuerySet, dict]], *, columns: I
         return export_response(queryset=queryset, columns=columns, fmt=fmt, actor=request.user, stem=stem,
                                object_type=object_type, filters=filters, sheet_title=sheet_title)
     except ValidationFailed as exc:
+        if back_url:  # back to the list with the same search and filters, to fix them there
+            query = request.GET.copy()
+            query.pop("format", None)
+            back_url = f"{back_url}?{query.urlencode()}" if query else back_url
         return render(request, "core/export_error.html", {"errors": exc.errors, "back_url": back_url}, status=400)
 
 

@@ -48,6 +48,28 @@ FREE_MAIL_DOMAINS = frozenset("""
 """.split())
 
 
+# The largest primary key (BigAutoField) on every supported database: a bigger number in a lookup
+# on a foreign key overflows the database integer (OverflowError on SQLite, DataError on PostgreSQL).
+MAX_ID = 2**63 - 1
+
+
+def as_id(value) -> int | None:
+    """`value` as a record id (a positive int, or a string of ASCII digits, up to MAX_ID), else None.
+
+    `str.isdigit()` alone is not enough: it accepts "²" or "١٢", which `int()` then refuses or reads.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            return None
+        value = int(text)
+    if isinstance(value, int) and 1 <= value <= MAX_ID:
+        return value
+    return None
+
+
 def is_country_code(value: str) -> bool:
     return value in COUNTRY_CODES
 

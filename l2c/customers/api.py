@@ -8,11 +8,12 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 from pydantic import ConfigDict
 
-from l2c.core import audit, listing
+from l2c.core import audit, exports, listing
 from l2c.core.errors import ValidationFailed
 from l2c.identity.models import User
 
 from . import selectors, services
+from .exports import ACCOUNT_COLUMNS, CONTACT_COLUMNS
 from .models import Account, Contact
 
 router = Router(tags=["customers"])
@@ -278,3 +279,25 @@ def update_contact(request, contact_id: int, data: ContactPatch):
 @paginate(LimitOffsetPagination)
 def contact_history(request, contact_id: int):
     return history_of(selectors.contact_get(user=request.auth, pk=contact_id))
+
+
+# --- exports --------------------------------------------------------------------------------------
+
+@router.get("/accounts/export", openapi_extra=exports.OPENAPI_FILE_RESPONSE)
+def export_accounts(request, filters: Query[AccountFilters], format: exports.ExportFormat = "csv"):
+    """Every account the list would return for these filters (no pagination), as CSV (UTF-8 with BOM) or XLSX."""
+    params = filters.dict(exclude={"q", "ordering"})
+    qs = selectors.account_list(user=request.auth, q=filters.q or "", filters=params, ordering=filters.ordering)
+    return exports.export_response(queryset=qs, columns=ACCOUNT_COLUMNS, fmt=format, actor=request.auth,
+                                   stem="accounts", object_type="customers.account", sheet_title=_("Accounts"),
+                                   filters={"q": filters.q, **params, "ordering": filters.ordering})
+
+
+@router.get("/contacts/export", openapi_extra=exports.OPENAPI_FILE_RESPONSE)
+def export_contacts(request, filters: Query[ContactFilters], format: exports.ExportFormat = "csv"):
+    """Every contact the list would return for these filters (no pagination), as CSV (UTF-8 with BOM) or XLSX."""
+    params = filters.dict(exclude={"q", "ordering"})
+    qs = selectors.contact_list(user=request.auth, q=filters.q or "", filters=params, ordering=filters.ordering)
+    return exports.export_response(queryset=qs, columns=CONTACT_COLUMNS, fmt=format, actor=request.auth,
+                                   stem="contacts", object_type="customers.contact", sheet_title=_("Contacts"),
+                                   filters={"q": filters.q, **params, "ordering": filters.ordering})

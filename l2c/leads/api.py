@@ -10,12 +10,13 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from l2c.core import listing
-from l2c.core.errors import ValidationFailed
+from l2c.core import exports, listing
+from l2c.core.errors import PermissionDenied, ValidationFailed
 from l2c.customers.api import AuditEventOut, StrictSchema, UserRef, history_of, max_len, resolve_user
 
 from . import selectors, services
 from .choices import allowed_status_changes, can_convert
+from .exports import LEAD_COLUMNS
 from .models import Campaign, Lead
 
 router = Router(tags=["leads"])
@@ -295,3 +296,17 @@ def update_campaign(request, campaign_id: int, data: CampaignPatch):
 @paginate(LimitOffsetPagination)
 def campaign_history(request, campaign_id: int):
     return history_of(selectors.campaign_get(user=request.auth, pk=campaign_id))
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+@router.get("/leads/export", openapi_extra=exports.OPENAPI_FILE_RESPONSE)
+def export_leads(request, filters: Query[LeadFilters], format: exports.ExportFormat = "csv"):
+    """Every lead the list would return for these filters (no pagination), as CSV (UTF-8 with BOM) or XLSX."""
+    if not request.auth.is_sales:
+        raise PermissionDenied(_("Your role does not work with leads."))
+    params = filters.dict(exclude={"q", "ordering"})
+    qs = selectors.lead_list(user=request.auth, q=filters.q or "", filters=params, ordering=filters.ordering)
+    return exports.export_response(queryset=qs, columns=LEAD_COLUMNS, fmt=format, actor=request.auth, stem="leads",
+                                   object_type="leads.lead", sheet_title=_("Leads"),
+                                   filters={"q": filters.q, **params, "ordering": filters.ordering})

@@ -6,14 +6,17 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from l2c.core import audit, listing
+from l2c.core import audit, exports, listing
+from l2c.core.errors import PermissionDenied
 from l2c.customers.api import AccountRef, AuditEventOut, StrictSchema, UserRef
 
 from . import selectors, services
 from .choices import ActivityKind, ForecastCategory
+from .exports import ACTIVITY_COLUMNS, OPPORTUNITY_COLUMNS, OPPORTUNITY_RELATED
 from .models import Activity, Opportunity, Stage
 
 router = Router(tags=["pipeline"])
@@ -425,3 +428,27 @@ def convert_lead(request, lead_id: int, data: ConvertIn):
         "account_created": result.account_created, "contact_created": result.contact_created,
         "activities_moved": result.activities_moved,
     })
+
+
+# --- exports ----------------------------------------------------------------------------------------
+
+@router.get("/opportunities/export", openapi_extra=exports.OPENAPI_FILE_RESPONSE)
+def export_opportunities(request, filters: Query[OpportunityFilters], format: exports.ExportFormat = "csv"):
+    """Every opportunity the list would return for these filters (no pagination), as CSV (UTF-8 with BOM) or XLSX."""
+    if not request.auth.is_sales:
+        raise PermissionDenied(_("Your role does not work with opportunities."))
+    params = _values(filters, unset=False)
+    qs = selectors.opportunity_list(user=request.auth, **params).select_related(*OPPORTUNITY_RELATED)
+    return exports.export_response(queryset=qs, columns=OPPORTUNITY_COLUMNS, fmt=format, actor=request.auth,
+                                   stem="opportunities", object_type="pipeline.opportunity",
+                                   sheet_title=_("Opportunities"), filters=params)
+
+
+@router.get("/activities/export", openapi_extra=exports.OPENAPI_FILE_RESPONSE)
+def export_activities(request, filters: Query[ActivityFilters], format: exports.ExportFormat = "csv"):
+    """Every activity the list would return for these filters (no pagination), as CSV (UTF-8 with BOM) or XLSX."""
+    params = _kind(filters.dict())
+    qs = selectors.activity_list(user=request.auth, **params)
+    return exports.export_response(queryset=qs, columns=ACTIVITY_COLUMNS, fmt=format, actor=request.auth,
+                                   stem="activities", object_type="pipeline.activity",
+                                   sheet_title=_("Activities"), filters=params)

@@ -60,6 +60,10 @@ def gunicorn_argv(*, host: str, port: int, workers: int) -> list[str]:
         sys.executable, "-m", "gunicorn", "l2c.wsgi:application",
         "--bind", bind_address(host, port),
         "--workers", str(workers),
+        # Threaded workers: a long export streams in one thread while the others keep serving, and
+        # the worker's heartbeat (--timeout) runs apart from the requests, so it is not cut off.
+        "--worker-class", "gthread",
+        "--threads", "4",
         "--access-logfile", "-",
         "--error-logfile", "-",
         "--graceful-timeout", "10",
