@@ -5,19 +5,22 @@ Errors: RFC 9457 problem details (application/problem+json) with field-level `er
 """
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from ninja import NinjaAPI
+from django.utils import timezone
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 
-from l2c.core.errors import DomainError, from_django_validation_error
+from l2c.core.errors import DomainError, FieldError, ValidationFailed, from_django_validation_error
 from l2c.core.problems import problem_response
 from l2c.identity.tokens import user_for_token
 
@@ -64,13 +67,23 @@ class JsonObjectParser(Parser):
     with 400 invalid_json instead of being read as "no fields given"."""
 
     def parse_body(self, request):
-        data = json.loads(request.body)
+        data = json.loads(request.body, parse_constant=_refuse_non_json_constant)
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object")
         return data
 
 
-api = NinjaAPI(
+def _refuse_non_json_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")  # Python's json reads NaN/Infinity; RFC 8259 does not
+
+
+class L2CNinjaAPI(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_problems(schema)
+
+
+api = L2CNinjaAPI(
     title="L2C API",
     parser=JsonObjectParser(),
     version="1",
@@ -150,14 +163,193 @@ def on_http_error(request, exc: HttpError):
     return problem_response(exc.status_code, "Request failed", message, code="http_error", instance=request.path)
 
 
+# --- input the database cannot store, empty bodies -----------------------------------------------
+
+def _unstorable_text(value, path: str):
+    """(path, reason) of the first string in `value` (keys included) that no database can store: a NUL
+    character (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (not encodable as UTF-8)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path, "null_character"
+        if any("\ud800" <= ch <= "\udfff" for ch in value):
+            return path, "invalid_unicode"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable_text(key, path) or _unstorable_text(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+_UNSTORABLE_MESSAGES = {
+    "null_character": "Text may not contain the NUL character (\\u0000).",
+    "invalid_unicode": "Text contains a lone UTF-16 surrogate, which is not valid Unicode.",
+}
+
+
+def _refuse_datetimes_out_of_range(value, path: str) -> None:
+    """A date-time the database cannot store: 9999-12-31T23:59-05:00 is valid ISO 8601 but past year 9999
+    in UTC, where it is stored (an OverflowError deep in the database adapter otherwise)."""
+    if isinstance(value, dt.datetime):
+        try:
+            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+            aware.astimezone(dt.UTC)
+        except (OverflowError, ValueError) as exc:
+            raise ValidationFailed([FieldError(
+                path or "body", "The date-time must lie between 0001-01-01 and 9999-12-31 in UTC.",
+                "datetime_out_of_range")]) from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_datetimes_out_of_range(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_datetimes_out_of_range(item, f"{path}.{index}" if path else str(index))
+
+
+def refuse_unstorable_text(view_func):
+    """Every operation: a NUL or lone surrogate anywhere in the query string or the JSON body is a 422
+    naming the field, on SQLite and PostgreSQL alike, before anything is read or written."""
+
+    @functools.wraps(view_func)
+    def wrapper(request, *args, **kwargs):
+        found = None
+        for key in request.GET:
+            found = _unstorable_text(key, key) or _unstorable_text(request.GET.getlist(key), key)
+            if found:
+                found = (key, found[1])
+                break
+        if found is None and request.body and (b"\\u" in request.body or b"\x00" in request.body):
+            try:
+                found = _unstorable_text(json.loads(request.body), "")
+            except ValueError:  # not JSON: ninja has already refused it or does not read it
+                found = None
+        if found:
+            field, code = found
+            field = field or "body"
+            message = _UNSTORABLE_MESSAGES[code]
+            raise ValidationFailed([FieldError(field, message, code)])
+        for value in kwargs.values():
+            if isinstance(value, Schema):
+                _refuse_datetimes_out_of_range(value.model_dump(), "")
+        return view_func(request, *args, **kwargs)
+
+    return wrapper
+
+
+def empty_body_is_empty_object(run):
+    """An empty POST/PATCH/PUT body reads as `{}`: a required field is then reported by its own name
+    ("last_name: Field required") and an action whose fields are all optional runs with defaults."""
+
+    @functools.wraps(run)
+    def wrapper(request, *args, **kwargs):
+        if request.method in ("POST", "PATCH", "PUT") and not request.body:
+            request._body = b"{}"
+        return run(request, *args, **kwargs)
+
+    return wrapper
+
+
+api.add_decorator(refuse_unstorable_text, mode="operation")
+api.add_decorator(empty_body_is_empty_object, mode="view")
+
+
+# --- the OpenAPI schema documents the problem responses -------------------------------------------
+
+PROBLEM_SCHEMA = {
+    "title": "ProblemDetails",
+    "description": "RFC 9457 problem details (Content-Type: application/problem+json).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "URI naming the kind of problem"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong, for a person"},
+        "code": {"type": "string", "description": "Machine code, e.g. validation_failed, not_found"},
+        "instance": {"type": "string", "description": "The request path"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message", "code"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                               "code": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Invalid JSON body (`invalid_json`), invalid Idempotency-Key, or a business rule refused the request",
+    401: "No valid bearer token (`not_authenticated`)",
+    403: "Your role does not allow this (`permission_denied`)",
+    404: "No such record, or one you may not see (`not_found`)",
+    409: "Conflict: not allowed from the record's current state, or an Idempotency-Key reused with "
+         "another request (`idempotency_key_reused`)",
+    413: "Request body too large (`payload_too_large`)",
+    422: "Invalid parameters or fields (`validation_failed`), each named in `errors`",
+}
+
+IDEMPOTENCY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Send the same key again to get the first response replayed instead of running the request "
+                   "twice; the same key with another request is a 409. Kept per user.",
+}
+
+
+def document_problems(schema: dict) -> dict:
+    """Add the problem responses each operation can give, and the Idempotency-Key header of POSTs."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["ProblemDetails"] = PROBLEM_SCHEMA
+    ref = {"$ref": "#/components/schemas/ProblemDetails"}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = [401, 403]
+            if operation.get("parameters") or "requestBody" in operation:
+                statuses.append(422)
+            if method in ("post", "patch", "put"):
+                statuses += [400, 409, 413]
+            if "{" in path:
+                statuses.append(404)
+            responses = operation["responses"]
+            for status in sorted(statuses):
+                responses.setdefault(status, {
+                    "description": _PROBLEM_DESCRIPTIONS[status],
+                    "content": {"application/problem+json": {"schema": ref}},
+                })
+            if method == "post":
+                parameters = operation.setdefault("parameters", [])
+                if not any(p.get("name") == "Idempotency-Key" for p in parameters):
+                    parameters.append(dict(IDEMPOTENCY_PARAMETER))
+    return schema
+
+
 def _register_routers() -> None:
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
     from l2c.leads.api import router as leads_router
+    from l2c.leads.assignment.api import router as assignment_router
+    from l2c.leads.dedupe.api import router as dedupe_router
+    from l2c.leads.imports.api import router as imports_router
+    from l2c.leads.webforms.api import router as webforms_router
     from l2c.pipeline.api import router as pipeline_router
 
     api.add_router("/", identity_router)
     api.add_router("/", customers_router)
+    # capture sub-routers first: their fixed paths (/leads/bulk, /leads/duplicates) before /leads/{id}
+    api.add_router("/", webforms_router)
+    api.add_router("/", imports_router)
+    api.add_router("/", dedupe_router)
+    api.add_router("/", assignment_router)
     api.add_router("/", leads_router)
     api.add_router("/", pipeline_router)
 

@@ -230,3 +230,46 @@ def raise_if_errors(errors: list[FieldError]) -> None:
             first.append(error)
     if first:
         raise ValidationFailed(first)
+
+
+# --- phone numbers ----------------------------------------------------------------------------
+# phonenumbers (Google's libphonenumber) knows every country's numbering plan; we never parse by hand.
+
+
+class PhoneInvalid(ValueError):
+    pass
+
+
+def normalise_phone(value: str, default_region: str | None = None) -> str:
+    """A phone number in E.164 (+8613812345678). A number without a country code is read in
+    `default_region` (settings.L2C_DEFAULT_PHONE_REGION when not given). Raises PhoneInvalid with a
+    reason a person understands."""
+    import phonenumbers
+    from django.conf import settings
+
+    value = (value or "").strip()
+    if not value:
+        return ""
+    region = (default_region or settings.L2C_DEFAULT_PHONE_REGION or "").upper() or None
+    if value.startswith("00"):
+        value = "+" + value[2:]
+    try:
+        number = phonenumbers.parse(value, None if value.startswith("+") else region)
+    except phonenumbers.NumberParseException as exc:
+        if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise PhoneInvalid(_("No country code, and no default region to read it in; start with +.")) from exc
+        raise PhoneInvalid(_("Not a phone number.")) from exc
+    if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        raise PhoneInvalid(_("Not a valid phone number for its country."))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_phone(values: dict, name: str = "phone", default_region: str | None = None) -> list[FieldError]:
+    """Normalise values[name] to E.164 in place; a field error when it is not a phone number."""
+    if not values.get(name):
+        return []
+    try:
+        values[name] = normalise_phone(values[name], default_region)
+    except PhoneInvalid as exc:
+        return [FieldError(name, str(exc), "invalid_phone")]
+    return []

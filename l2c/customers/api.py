@@ -5,10 +5,11 @@ from typing import Literal
 
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import ConfigDict
 
 from l2c.core import audit, exports, listing
+from l2c.core.api_types import LimitOffsetPagination, RecordId
 from l2c.core.errors import ValidationFailed
 from l2c.identity.models import User
 
@@ -231,7 +232,7 @@ class ContactPatch(StrictSchema):
 class ContactFilters(Schema):
     q: str | None = Field(None, max_length=200, description="Search name, e-mail, phone, account name")
     owner: str | None = Field(None, description='User id, "me" or "none"')
-    account: int | None = None
+    account: RecordId | None = None
     country: str | None = Field(None, max_length=2)
     ordering: ContactOrdering | None = None
 

@@ -68,6 +68,10 @@ class Contact(TimeStampedModel):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="contacts")
 
+    # set when this contact was merged into another (hidden from lists; undo clears it)
+    merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="merged_contacts")
+
     objects = ContactQuerySet.as_manager()
 
     class Meta:

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from l2c.core import listing
 from l2c.core.errors import NotFound, ValidationFailed
+from l2c.core.validation import as_id
 
 from .models import Account, Contact
 
@@ -41,18 +42,18 @@ def parse_owner(value, user) -> dict:
         return {"owner_id": user.pk}
     if text == "none":
         return {"owner__isnull": True}
-    if text.isdigit():
-        return {"owner_id": int(text)}
+    if as_id(text) is not None:
+        return {"owner_id": as_id(text)}
     raise ValidationFailed.single("owner", _("Use a user id, “me” or “none”."), "invalid_owner_filter")
 
 
 def parse_id(value, field: str) -> int | None:
     if value in (None, ""):
         return None
-    text = str(value).strip()
-    if not text.isdigit():
+    pk = as_id(value if isinstance(value, int) else str(value))
+    if pk is None:
         raise ValidationFailed.single(field, _("Not a valid id: %(value)r.") % {"value": value}, "invalid_id")
-    return int(text)
+    return pk
 
 
 def account_list(*, user, q: str = "", filters: dict | None = None, ordering: str | None = None) -> QuerySet:
@@ -71,7 +72,7 @@ def account_list(*, user, q: str = "", filters: dict | None = None, ordering: st
 
 
 def account_get(*, user, pk) -> Account:
-    account = Account.objects.restrict(user).select_related("owner").filter(pk=pk).first() if str(pk).isdigit() else None
+    account = Account.objects.restrict(user).select_related("owner").filter(pk=pk).first() if as_id(pk) is not None else None
     if account is None:
         raise NotFound(_("No account with id %(id)s.") % {"id": pk})
     return account
@@ -93,7 +94,7 @@ def contact_list(*, user, q: str = "", filters: dict | None = None, ordering: st
 
 def contact_get(*, user, pk) -> Contact:
     contact = (Contact.objects.restrict(user).select_related("owner", "account").filter(pk=pk).first()
-               if str(pk).isdigit() else None)
+               if as_id(pk) is not None else None)
     if contact is None:
         raise NotFound(_("No contact with id %(id)s.") % {"id": pk})
     return contact

@@ -5,8 +5,9 @@ No `from __future__ import annotations` here: ninja resolves `Query[...]` at imp
 from datetime import datetime
 
 from ninja import Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
+from l2c.core.api_types import LimitOffsetPagination, RecordId
 from l2c.core.errors import FieldError, NotFound, ValidationFailed
 from l2c.core.visibility import Role
 
@@ -84,7 +85,7 @@ class UserPatch(Schema):
 class UserFilters(Schema):
     q: str = ""
     role: Role | None = None
-    team_id: int | None = None
+    team_id: RecordId | None = None
     is_active: bool | None = None
     locked: bool | None = None
 

@@ -8,9 +8,10 @@ from typing import Literal
 
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from l2c.core import exports, listing
+from l2c.core.api_types import LimitOffsetPagination, RecordId
 from l2c.core.errors import PermissionDenied, ValidationFailed
 from l2c.customers.api import AuditEventOut, StrictSchema, UserRef, history_of, max_len, resolve_user
 
@@ -125,7 +126,7 @@ class LeadFilters(Schema):
     q: str | None = Field(None, max_length=200, description="Search name, e-mail, company, phone")
     status: str | None = Field(None, max_length=20)
     source: str | None = Field(None, max_length=20)
-    campaign: int | None = None
+    campaign: RecordId | None = None
     owner: str | None = Field(None, description='User id, "me" or "none" (unassigned)')
     country: str | None = Field(None, max_length=2)
     ordering: LeadOrdering | None = None

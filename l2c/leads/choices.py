@@ -72,3 +72,32 @@ def allowed_status_changes(status: str) -> list[str]:
 
 def can_convert(status: str) -> bool:
     return LeadStatus.CONVERTED in LEAD_TRANSITIONS.get(status, set())
+
+
+class TouchKind(models.TextChoices):
+    FORM_SUBMISSION = "form_submission", _("Form submission")  # a web form was filled in
+    IMPORT = "import", _("Import")  # the lead came (again) in an imported file
+    API = "api", _("API capture")  # created or matched through the API
+    MANUAL = "manual", _("Manual entry")
+    EMAIL_OPEN = "email_open", _("E-mail opened")  # nurture tracking (later issue)
+    EMAIL_CLICK = "email_click", _("Link clicked")
+    PAGE_VISIT = "page_visit", _("Page visit")
+
+
+class ImportStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")  # uploaded, mapping not confirmed or not started yet
+    RUNNING = "running", _("Running")  # a worker is processing it
+    SUCCEEDED = "succeeded", _("Finished")  # done (counts say what happened)
+    FAILED = "failed", _("Failed")  # stopped by an error; nothing written (or only valid rows, by choice)
+    CANCELLED = "cancelled", _("Cancelled")  # stopped by the user; nothing written
+
+
+class OnDuplicate(models.TextChoices):
+    SKIP = "skip", _("Skip duplicates")
+    UPDATE = "update", _("Update the existing lead")
+    CREATE = "create", _("Create anyway")
+
+
+class ImportMode(models.TextChoices):
+    ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")  # any rejected row → nothing is written
+    VALID_ROWS = "valid_rows", _("Import the valid rows")  # rejected rows are reported, the rest written

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from l2c.core import listing
 from l2c.core.errors import NotFound, ValidationFailed
 from l2c.core.money import round_money
+from l2c.core.validation import as_id
 from l2c.customers.selectors import parse_id, parse_owner
 
 from .choices import CampaignStatus, CampaignType, LeadSource, LeadStatus
@@ -70,7 +71,7 @@ def lead_list(*, user, q: str = "", filters: dict | None = None, ordering: str |
 
 def lead_get(*, user, pk) -> Lead:
     lead = (Lead.objects.restrict(user).select_related("owner", "campaign", "converted_account", "converted_contact")
-            .filter(pk=pk).first() if str(pk).isdigit() else None)
+            .filter(pk=pk).first() if as_id(pk) is not None else None)
     if lead is None:
         raise NotFound(_("No lead with id %(id)s.") % {"id": pk})
     return lead
@@ -99,7 +100,7 @@ def campaign_list(*, user, q: str = "", filters: dict | None = None, ordering: s
 
 def campaign_get(*, user, pk) -> Campaign:
     campaign = (Campaign.objects.restrict(user).select_related("owner").filter(pk=pk).first()
-                if str(pk).isdigit() else None)
+                if as_id(pk) is not None else None)
     if campaign is None:
         raise NotFound(_("No campaign with id %(id)s.") % {"id": pk})
     return campaign

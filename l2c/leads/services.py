@@ -22,6 +22,7 @@ from l2c.core.validation import (
     check_email,
     check_max_lengths,
     check_owner,
+    check_phone,
     check_required,
     is_iso_currency,
     normalise_email,
@@ -80,6 +81,7 @@ def _lead_errors(values: dict, actor, *, creating: bool) -> list[FieldError]:
         errors += check_required(values, "last_name")
     errors += check_email(values)
     errors += check_country(values)
+    errors += check_phone(values, "phone", values.get("country") or None)
     errors += check_choice(values, "source", LeadSource)
     errors += check_choice(values, "consent_basis", ConsentBasis, blank=True)
     errors += check_choice(values, "company_size", CompanySize, blank=True)

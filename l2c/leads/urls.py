@@ -1,9 +1,14 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
 app_name = "leads"
 urlpatterns = [
+    # capture: web forms (incl. the public /f/<key>), imports, duplicates and merge, assignment rules
+    path("", include("l2c.leads.webforms.urls")),
+    path("", include("l2c.leads.imports.urls")),
+    path("", include("l2c.leads.dedupe.urls")),
+    path("", include("l2c.leads.assignment.urls")),
     path("leads/", views.lead_list, name="lead-list"),
     path("leads/new/", views.lead_create, name="lead-create"),
     path("leads/export/", views.lead_export, name="lead-export"),

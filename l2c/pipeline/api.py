@@ -8,9 +8,10 @@ from typing import Any, Literal
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from l2c.core import audit, exports, listing
+from l2c.core.api_types import LimitOffsetPagination, RecordId
 from l2c.core.errors import PermissionDenied
 from l2c.customers.api import AccountRef, AuditEventOut, StrictSchema, UserRef
 
@@ -188,10 +189,10 @@ OpportunityOrdering = Literal[tuple(listing.ordering_choices(selectors.OPPORTUNI
 
 class OpportunityFilters(Schema):
     q: str | None = Field(None, max_length=200, description="Search name, account, contact, next step, competitor")
-    stage: int | None = None
-    owner: int | None = None
-    account: int | None = None
-    lead: int | None = None
+    stage: RecordId | None = None
+    owner: RecordId | None = None
+    account: RecordId | None = None
+    lead: RecordId | None = None
     forecast_category: ForecastCategory | None = None
     status: Literal["open", "won", "lost", "closed"] | None = None
     close_before: dt.date | None = Field(None, description="Expected close on or before")
@@ -331,11 +332,11 @@ class ActivityFilters(Schema):
     kind: ActivityKind | None = None
     status: Literal["open", "done"] | None = None
     due: Literal["overdue", "today", "upcoming"] | None = None
-    owner: int | None = None
-    lead: int | None = None
-    account: int | None = None
-    contact: int | None = None
-    opportunity: int | None = None
+    owner: RecordId | None = None
+    lead: RecordId | None = None
+    account: RecordId | None = None
+    contact: RecordId | None = None
+    opportunity: RecordId | None = None
     ordering: ActivityOrdering | None = None
 
 

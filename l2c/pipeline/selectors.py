@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from l2c.core import listing
 from l2c.core.errors import ValidationFailed
+from l2c.core.validation import as_id
 from l2c.core.visibility import Role
 
 from .choices import OPEN_ACTIVITY_KINDS, ForecastCategory
@@ -52,10 +53,8 @@ def stage_get(*, pk) -> Stage:
 def _int_or_error(value, field: str) -> int | None:
     if value in (None, ""):
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, int | str) and as_id(value) is not None:
+        return as_id(value)
     raise ValidationFailed.single(field, _("Give a numeric id."), "invalid")
 
 

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext as _
 
 from l2c.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
-from l2c.core.validation import check_amount, check_max_lengths, check_owner
+from l2c.core.validation import as_id, check_amount, check_max_lengths, check_owner
 from l2c.core.visibility import Role
 
 SALES_ROLES = (Role.ADMIN, Role.MANAGER, Role.REP)
@@ -43,7 +43,7 @@ def visible_or_field_error(model, value, actor, field: str, label: str, errors: 
         return None
     pk = getattr(value, "pk", value)
     qs = model.objects.all() if actor is None else model.objects.restrict(actor)
-    obj = qs.filter(pk=pk).first() if str(pk).isdigit() else None
+    obj = qs.filter(pk=as_id(pk)).first() if as_id(pk) is not None else None
     if obj is None:
         errors.append(FieldError(field, _("No %(label)s with id %(id)s.") % {"label": label, "id": pk}, "not_found"))
     return obj
@@ -91,7 +91,7 @@ def parse_percent(value, field: str, errors: list[FieldError]) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and value.strip().lstrip("-").isascii() and value.strip().lstrip("-").isdigit():
         number = int(value.strip())
     else:
         errors.append(FieldError(field, _("Enter a whole number from 0 to 100."), "invalid"))
@@ -108,7 +108,7 @@ def resolve_owner(value, actor, errors: list[FieldError], field: str = "owner"):
         return actor
     User = get_user_model()
     pk = getattr(value, "pk", value)
-    owner = User.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+    owner = User.objects.filter(pk=as_id(pk)).first() if as_id(pk) is not None else None
     if owner is None:
         errors.append(FieldError(field, _("No user with id %(id)s.") % {"id": pk}, "not_found"))
         return None

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from l2c.core import audit
 from l2c.core.errors import FieldError, InvalidTransition, ValidationFailed
-from l2c.core.validation import FREE_MAIL_DOMAINS, email_domain
+from l2c.core.validation import FREE_MAIL_DOMAINS, as_id, email_domain
 
 from ..models import Activity, Opportunity
 from ._common import require_sales, visible_or_404
@@ -90,7 +90,7 @@ def lead_convert(*, lead, actor, account=None, create_account_name: str | None =
     account_created = False
     if account not in (None, ""):
         pk = getattr(account, "pk", account)
-        chosen = Account.objects.restrict(actor).filter(pk=pk).first() if str(pk).isdigit() else None
+        chosen = Account.objects.restrict(actor).filter(pk=pk).first() if as_id(pk) is not None else None
         if chosen is None:
             raise ValidationFailed.single("account_id", _("No account with id %(id)s.") % {"id": pk}, "not_found")
         account = chosen

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from l2c.core import audit, events
 from l2c.core.errors import FieldError, NotFound, ValidationFailed
-from l2c.core.validation import is_iso_currency
+from l2c.core.validation import as_id, is_iso_currency
 
 from ..choices import ForecastCategory
 from ..models import Opportunity, Stage, StageHistory
@@ -194,7 +194,7 @@ def opportunity_create(*, actor, name: str, account, stage: Stage | int | None =
         target = first_stage()
     else:
         target = Stage.objects.filter(pk=getattr(stage, "pk", stage), is_active=True).first() \
-            if str(getattr(stage, "pk", stage)).isdigit() else None
+            if as_id(getattr(stage, "pk", stage)) is not None else None
         if target is None:
             raise ValidationFailed.single("stage", _("No active stage with id %(id)s.") % {"id": getattr(stage, "pk", stage)},
                                           "not_found")
@@ -262,7 +262,7 @@ def opportunity_move(*, opportunity: Opportunity, stage: Stage | int, actor, fie
     """
     require_sales(actor)
     stage_pk = getattr(stage, "pk", stage)
-    target = Stage.objects.filter(pk=stage_pk).first() if str(stage_pk).isdigit() else None
+    target = Stage.objects.filter(pk=stage_pk).first() if as_id(stage_pk) is not None else None
     if target is None or not target.is_active:
         raise ValidationFailed.single("stage_id", _("No active stage with id %(id)s.") % {"id": stage_pk}, "not_found")
     opportunity = _lock(opportunity, actor)

@@ -6,12 +6,17 @@ from django.utils.translation import gettext as _
 
 from l2c.core import audit
 from l2c.core.errors import Conflict, FieldError, ValidationFailed
+from l2c.core.validation import as_id
 
 from ..choices import DEFAULT_STAGES, STAGE_REQUIRABLE_FIELDS
 from ..models import Opportunity, Stage
 from ._common import check_lengths, parse_percent, raise_if, require_admin
 
 STAGE_FIELDS = ("name", "order", "probability", "is_won", "is_lost", "required_fields", "is_active", "expected_days")
+
+
+# PositiveIntegerField's range on every supported database; past it PostgreSQL refuses the row.
+MAX_POSITIVE_INT = 2**31 - 1
 
 
 def _validate(values: dict, *, stage: Stage | None) -> dict:
@@ -38,12 +43,17 @@ def _validate(values: dict, *, stage: Stage | None) -> dict:
         values["probability"] = probability
     if "order" in values:
         order = values["order"]
-        if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-            errors.append(FieldError("order", _("Enter a whole number of 0 or more."), "invalid"))
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_POSITIVE_INT:
+            errors.append(FieldError("order", _("Enter a whole number from 0 to %(max)d.") % {"max": MAX_POSITIVE_INT},
+                                     "invalid"))
     if values.get("expected_days") is not None:
         days = values["expected_days"]
-        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
-            errors.append(FieldError("expected_days", _("Enter a whole number of days (0 or more)."), "invalid"))
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_POSITIVE_INT:
+            errors.append(FieldError("expected_days", _("Enter a whole number of days from 0 to %(max)d.")
+                                     % {"max": MAX_POSITIVE_INT}, "invalid"))
+    for flag in ("is_won", "is_lost", "is_active"):
+        if flag in values and not isinstance(values[flag], bool):
+            errors.append(FieldError(flag, _("Give true or false."), "invalid"))
     if "required_fields" in values:
         required = values["required_fields"] or []
         if not isinstance(required, list | tuple):
@@ -111,7 +121,7 @@ def stage_reorder(*, actor, stage_ids: list[int]) -> list[Stage]:
     stages = {s.pk: s for s in Stage.objects.select_for_update().order_by("order", "id")}
     ids: list[int] = []
     for raw in stage_ids:
-        pk = int(raw) if str(raw).isdigit() else None
+        pk = as_id(raw)
         if pk not in stages:
             raise ValidationFailed.single("stage_ids", _("No stage with id %(id)s.") % {"id": raw}, "not_found")
         if pk in ids:

@@ -1,0 +1,4 @@
+"""API routes for lead dedupe."""
+from ninja import Router
+
+router = Router(tags=["leads: dedupe"])

@@ -1,0 +1,4 @@
+"""API routes for lead webforms."""
+from ninja import Router
+
+router = Router(tags=["leads: webforms"])
