@@ -98,7 +98,7 @@ api = L2CNinjaAPI(
 def _loc_to_field(loc) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form", "payload")]
     # ninja nests the body under the parameter name; drop that name when a field follows
-    if len(parts) > 1 and parts[0] in ("data", "payload", "body", "filters"):
+    if len(parts) > 1 and parts[0] in ("data", "payload", "body", "filters", "file"):  # "file": an upload
         parts = parts[1:]
     return ".".join(parts) or "body"
 
@@ -192,28 +192,32 @@ _UNSTORABLE_MESSAGES = {
 }
 
 
-def _refuse_datetimes_out_of_range(value, path: str) -> None:
-    """A date-time the database cannot store: 9999-12-31T23:59-05:00 is valid ISO 8601 but past year 9999
-    in UTC, where it is stored (an OverflowError deep in the database adapter otherwise)."""
-    if isinstance(value, dt.datetime):
-        try:
-            aware = value if timezone.is_aware(value) else timezone.make_aware(value)
-            aware.astimezone(dt.UTC)
-        except (OverflowError, ValueError) as exc:
-            raise ValidationFailed([FieldError(
-                path or "body", "The date-time must lie between 0001-01-01 and 9999-12-31 in UTC.",
-                "datetime_out_of_range")]) from exc
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_datetimes_out_of_range(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_datetimes_out_of_range(item, f"{path}.{index}" if path else str(index))
+def _datetimes_in_utc(data: Schema, path: str = "") -> None:
+    """Every date-time of a validated input, as the same instant in UTC, or a 422 naming the field.
+
+    ISO 8601 allows offsets up to ±23:59 and pydantic reads them all, but PostgreSQL refuses an
+    offset past ±15:59 and either database fails on an instant past year 9999 (or before year 1)
+    in UTC, where it is stored; both were a 500 deep in the database adapter.
+    """
+    for name in list(data.model_fields_set):
+        value = getattr(data, name, None)
+        field = f"{path}.{name}" if path else name
+        if isinstance(value, Schema):
+            _datetimes_in_utc(value, field)
+        elif isinstance(value, dt.datetime):
+            try:
+                aware = value if timezone.is_aware(value) else timezone.make_aware(value)
+                setattr(data, name, aware.astimezone(dt.UTC))
+            except (OverflowError, ValueError) as exc:
+                raise ValidationFailed([FieldError(
+                    field, "The date-time must lie between 0001-01-01 and 9999-12-31 in UTC.",
+                    "datetime_out_of_range")]) from exc
 
 
 def refuse_unstorable_text(view_func):
     """Every operation: a NUL or lone surrogate anywhere in the query string or the JSON body is a 422
-    naming the field, on SQLite and PostgreSQL alike, before anything is read or written."""
+    naming the field, on SQLite and PostgreSQL alike, before anything is read or written; date-times
+    arrive in UTC (see `_datetimes_in_utc`)."""
 
     @functools.wraps(view_func)
     def wrapper(request, *args, **kwargs):
@@ -223,7 +227,9 @@ def refuse_unstorable_text(view_func):
             if found:
                 found = (key, found[1])
                 break
-        if found is None and request.body and (b"\\u" in request.body or b"\x00" in request.body):
+        # a multipart upload (a file import) is not JSON and may be far larger than memory: not read here
+        if (found is None and request.content_type != "multipart/form-data" and request.body
+                and (b"\\u" in request.body or b"\x00" in request.body)):
             try:
                 found = _unstorable_text(json.loads(request.body), "")
             except ValueError:  # not JSON: ninja has already refused it or does not read it
@@ -235,7 +241,7 @@ def refuse_unstorable_text(view_func):
             raise ValidationFailed([FieldError(field, message, code)])
         for value in kwargs.values():
             if isinstance(value, Schema):
-                _refuse_datetimes_out_of_range(value.model_dump(), "")
+                _datetimes_in_utc(value)
         return view_func(request, *args, **kwargs)
 
     return wrapper
@@ -247,7 +253,8 @@ def empty_body_is_empty_object(run):
 
     @functools.wraps(run)
     def wrapper(request, *args, **kwargs):
-        if request.method in ("POST", "PATCH", "PUT") and not request.body:
+        if (request.method in ("POST", "PATCH", "PUT") and request.content_type != "multipart/form-data"
+                and not request.body):
             request._body = b"{}"
         return run(request, *args, **kwargs)
 

@@ -11,8 +11,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "l2c.settings")
 app = Celery("l2c")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["l2c.leads.dedupe"])  # tasks of a sub-package (autodiscovery looks at apps only)
 
 BEAT_SCHEDULE: dict = {
     "audit-verify-nightly": {"task": "l2c.core.tasks.verify_audit_chain", "schedule": 24 * 3600.0},
+    # audit events are sealed right after their commit; this catches any a crash left unsealed
+    "audit-seal-leftovers": {"task": "l2c.core.tasks.seal_audit_chain", "schedule": 60.0},
+    "leads-find-duplicates-nightly": {"task": "l2c.leads.dedupe.tasks.find_duplicates", "schedule": 24 * 3600.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -11,6 +11,8 @@ Variables (all optional for the embedded default):
   DEFAULT_FROM_EMAIL  SMTP settings
   L2C_SECURE          "1" behind HTTPS: secure cookies, HSTS, SSL redirect
   L2C_VAR_DIR         where the embedded database, secret and broker live (default ./var)
+  CACHE_URL           redis://… (production) or unset: a table in the database (shared by all processes)
+  L2C_WEBFORM_RATE_PER_MINUTE, L2C_WEBFORM_RATE_PER_HOUR, L2C_WEBFORM_MAX_BYTES  public form limits
 """
 
 from __future__ import annotations
@@ -260,6 +262,39 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- cache (shared between processes) and the web-form rate limit ---------
+# CACHE_URL: redis://host:6379/0 (or rediss://) in production: Django's RedisCache, atomic INCRBY.
+# Unset (embedded default): a table in the application database (l2c.core.cache.DatabaseCache, table
+# l2c_cache created by a migration), shared by every gunicorn process with a one-statement atomic
+# incr. locmem:// is per process (tests, one-process dev only); db://<table> names another table.
+# Not offered: file:// (FileBasedCache's add/incr race between processes, so limits would leak).
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if not CACHE_URL:
+    CACHES = {"default": {"BACKEND": "l2c.core.cache.DatabaseCache", "LOCATION": "l2c_cache",
+                          "OPTIONS": {"MAX_ENTRIES": 1_000_000}}}
+elif CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    import importlib.util
+
+    if importlib.util.find_spec("redis") is None:
+        raise ImproperlyConfigured("CACHE_URL is a Redis URL, but the `redis` package is not installed "
+                                   "(pip install redis)")
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL.startswith("db://"):
+    CACHES = {"default": {"BACKEND": "l2c.core.cache.DatabaseCache",
+                          "LOCATION": CACHE_URL.removeprefix("db://") or "l2c_cache",
+                          "OPTIONS": {"MAX_ENTRIES": 1_000_000}}}
+elif CACHE_URL.startswith("locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                          "LOCATION": CACHE_URL.removeprefix("locmem://") or "l2c"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must start with redis://, rediss://, unix://, db:// or locmem://, "
+                               f"got {CACHE_URL!r}")
+# Public web forms (POST /f/<key>): at most this many submissions per form and IP address per minute,
+# and per IP address per hour (all forms); more is answered 429 with Retry-After.
+L2C_WEBFORM_RATE_PER_MINUTE = env_int("L2C_WEBFORM_RATE_PER_MINUTE", 10)
+L2C_WEBFORM_RATE_PER_HOUR = env_int("L2C_WEBFORM_RATE_PER_HOUR", 100)
+L2C_WEBFORM_MAX_BYTES = env_int("L2C_WEBFORM_MAX_BYTES", 20 * 1024)
 
 # --- L2C ------------------------------------------------------------------
 L2C_COMPANY_CURRENCY = os.environ.get("L2C_COMPANY_CURRENCY", "USD")

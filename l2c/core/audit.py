@@ -1,23 +1,34 @@
-"""The audit trail: append-only and hash-chained.
+"""The audit trail: append-only and hash-chained, sealed after commit.
 
-Each event stores the hash of the previous one; `verify_chain` recomputes every hash in id order
-and names the first event that was edited, deleted or reordered. Services call `record` (or
-`record_many` for bulk work) inside their transaction, so the event commits with the change.
+Services call `record` (or `record_many` for bulk work) inside their transaction, so the event commits
+with the change. The event is inserted without its chain fields, so no audited write waits for another.
+Right after the commit `seal_pending` chains the committed events in order under one short lock: each
+gets `chain_seq` (its place), the previous event's hash and its own hash, which covers its content and
+place. If that fails (a crash between commit and seal), the beat job (every minute) or `verify_chain`
+seals the leftovers. `verify_chain` walks the chain by `chain_seq` and names the first event that was
+edited, deleted, inserted or reordered, and any event left unsealed for more than STALE_AFTER.
+On PostgreSQL a trigger (core.signals) refuses any change of a sealed row and anything but the sealing
+of an unsealed one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import models, transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import AuditChainHead, AuditEvent
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 SENSITIVE_FIELDS = {"password", "token_hash", "last_login"}
@@ -67,31 +78,34 @@ def diff(before: dict, after: dict) -> dict:
 
 
 def _compute_hash(prev_hash: str, *, occurred_at, actor_id, actor_label, action, object_type,
-                  object_id, object_repr, changes) -> str:
-    payload = json.dumps(
-        {
-            "prev": prev_hash,
-            "at": _normalise(occurred_at),
-            "actor": actor_id,
-            "actor_label": actor_label,
-            "action": action,
-            "type": object_type,
-            "id": str(object_id),
-            "repr": object_repr,
-            "changes": _normalise(changes),
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+                  object_id, object_repr, changes, chain_seq: int | None = None) -> str:
+    payload = {
+        "prev": prev_hash,
+        "at": _normalise(occurred_at),
+        "actor": actor_id,
+        "actor_label": actor_label,
+        "action": action,
+        "type": object_type,
+        "id": str(object_id),
+        "repr": object_repr,
+        "changes": _normalise(changes),
+    }
+    if chain_seq is not None:  # None only for legacy events, chained before chain_seq existed
+        payload["seq"] = chain_seq
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def event_hash(event: AuditEvent) -> str:
+def event_hash(event: AuditEvent, *, legacy: bool = False) -> str:
+    """The hash a sealed event must carry: its content, its place (`chain_seq`) and the previous hash.
+
+    `legacy`: the event was chained before chain_seq existed (AuditChainHead.legacy_seq), so its hash
+    does not cover it."""
     return _compute_hash(
         event.prev_hash, occurred_at=event.occurred_at, actor_id=event.actor_id,
         actor_label=event.actor_label, action=event.action, object_type=event.object_type,
         object_id=event.object_id, object_repr=event.object_repr, changes=event.changes,
+        chain_seq=None if legacy else event.chain_seq,
     )
 
 
@@ -117,39 +131,37 @@ def _lock_head() -> AuditChainHead:
     return head
 
 
-def record_many(events: list[PendingEvent], *, actor=None) -> list[AuditEvent]:
-    """Append events to the chain in one go (bulk imports, demo data)."""
+# --- writing: unsealed, inside the caller's transaction -------------------------------------------------
+
+def record_many(events: list[PendingEvent], *, actor=None, actor_label: str | None = None) -> list[AuditEvent]:
+    """Add events to the trail in one go (bulk imports, demo data).
+
+    The events are inserted in the caller's transaction without their chain fields (no lock is taken),
+    and sealed into the chain right after that transaction commits. `actor_label` names a system actor
+    (actor=None), e.g. "web form Contact us"; default "system"."""
     if not events:
         return []
-    with transaction.atomic():
-        head = _lock_head()
-        now = timezone.now()
-        actor_id = getattr(actor, "pk", None)
-        actor_label = getattr(actor, "username", "") if actor is not None else "system"
-        prev = head.last_hash
-        rows = []
-        for pending in events:
-            changes = _normalise(pending.changes or {})
-            row = AuditEvent(
-                occurred_at=now, actor_id=actor_id, actor_label=actor_label, action=pending.action,
-                object_type=pending.object_type, object_id=str(pending.object_id),
-                object_repr=(pending.object_repr or "")[:200], changes=changes, prev_hash=prev,
-            )
-            row.hash = event_hash(row)
-            prev = row.hash
-            rows.append(row)
-        created = AuditEvent.objects.bulk_create(rows, batch_size=2000)
-        last_id = created[-1].pk
-        if last_id is None:  # backends without RETURNING on bulk insert
-            last_id = AuditEvent.objects.filter(hash=prev).values_list("pk", flat=True).get()
-        head.last_hash = prev
-        head.last_event_id = last_id
-        head.save(update_fields=["last_hash", "last_event_id"])
-        return created
+    now = timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    if actor is not None:
+        actor_label = getattr(actor, "username", "")
+    else:
+        actor_label = (actor_label or "system")[:150]
+    rows = [
+        AuditEvent(
+            occurred_at=now, actor_id=actor_id, actor_label=actor_label, action=pending.action,
+            object_type=pending.object_type, object_id=str(pending.object_id),
+            object_repr=(pending.object_repr or "")[:200], changes=_normalise(pending.changes or {}),
+        )
+        for pending in events
+    ]
+    created = AuditEvent.objects.bulk_create(rows, batch_size=2000)
+    _seal_after_commit()
+    return created
 
 
 def record(*, actor, action: str, instance: models.Model, before: dict | None = None,
-           changes: dict | None = None) -> AuditEvent | None:
+           changes: dict | None = None, actor_label: str | None = None) -> AuditEvent | None:
     """Record one event for `instance`.
 
     For an update pass the `before` snapshot; the diff against the record's current values is
@@ -170,15 +182,135 @@ def record(*, actor, action: str, instance: models.Model, before: dict | None = 
         action=action, object_type=object_type_of(instance), object_id=str(instance.pk),
         object_repr=str(instance)[:200], changes=changes,
     )
-    return record_many([pending], actor=actor)[0]
+    return record_many([pending], actor=actor, actor_label=actor_label)[0]
 
 
 def history_for(instance: models.Model):
-    """Events of one record, newest first (for its page)."""
+    """Events of one record, newest first (for its page); sealed or not yet."""
     return (
         AuditEvent.objects.filter(object_type=object_type_of(instance), object_id=str(instance.pk))
         .order_by("-id")
     )
+
+
+# --- sealing: after commit, in commit order ------------------------------------------------------------
+
+SEAL_BATCH_SIZE = 2000
+# PostgreSQL advisory lock keys (any two fixed bigints): SEAL is held by the one connection sealing;
+# WAIT by at most one connection queued behind it, which seals whatever committed meanwhile.
+SEAL_LOCK = 0x4C32_4353_4541_4C31  # "L2CSEAL1"
+WAIT_LOCK = 0x4C32_4357_4149_5431  # "L2CWAIT1"
+
+
+def _seal_after_commit() -> None:
+    """Seal once the current transaction commits (at once in autocommit); one callback per transaction."""
+    conn = transaction.get_connection()
+    if conn.in_atomic_block:
+        active = set(conn.savepoint_ids)
+        for sids, func, *_ in getattr(conn, "run_on_commit", ()):
+            # already registered in this savepoint or an enclosing one: rolled back together with our rows
+            if func is _seal_committed and sids <= active:
+                return
+    transaction.on_commit(_seal_committed, robust=True)
+
+
+def _seal_committed() -> None:
+    try:
+        seal_pending(wait=False)
+    except Exception:  # the business transaction has committed; the beat job or verify-audit seals later
+        log.exception("audit: sealing after commit failed; the events stay unsealed until the next seal")
+
+
+def _pg_try_lock(cursor, key: int, *, xact: bool) -> bool:
+    cursor.execute(f"SELECT {'pg_try_advisory_xact_lock' if xact else 'pg_try_advisory_lock'}(%s)", [key])
+    return bool(cursor.fetchone()[0])
+
+
+def _seal_round(*, wait: bool, batch_size: int) -> int | None:
+    """Seal up to `batch_size` committed unsealed events in one short transaction.
+
+    Returns how many were sealed, or None when it gave way (wait=False on PostgreSQL) to a connection
+    that is sealing and another already queued behind it: the queued one fetches after our commit, so it
+    seals our events. That hand-over is what lets a request skip the lock and still leave nothing behind.
+    """
+    conn = transaction.get_connection()
+    outermost = not conn.in_atomic_block
+    queued = False  # holding the session-level WAIT lock
+    try:
+        with transaction.atomic():
+            if conn.vendor == "postgresql":
+                with conn.cursor() as cursor:
+                    if wait:
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+                    elif not _pg_try_lock(cursor, SEAL_LOCK, xact=True):
+                        if not _pg_try_lock(cursor, WAIT_LOCK, xact=False):
+                            return None  # the queued sealer has not fetched yet: it will see our events
+                        queued = True
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+                        cursor.execute("SELECT pg_advisory_unlock(%s)", [WAIT_LOCK])
+                        queued = False
+                    if outermost:
+                        # The seal is derived data: lost in a crash, the events are sealed again (WAL is lost
+                        # as a suffix, so chain and head stay consistent). So no waiting for the WAL flush.
+                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            return _seal_batch(conn, batch_size)
+    finally:
+        if queued:  # the wait for SEAL failed: free the queue place, or nobody could queue on this connection
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [WAIT_LOCK])
+
+
+def _seal_batch(conn, batch_size: int) -> int:
+    head = _lock_head()
+    # a new statement, so a new snapshot on PostgreSQL: everything committed before we got the lock
+    rows = list(AuditEvent.objects.filter(chain_seq__isnull=True).order_by("id")[:batch_size])
+    if not rows:
+        return 0
+    seq, prev = head.seq, head.last_hash
+    params = []
+    for row in rows:
+        seq += 1
+        row.chain_seq, row.prev_hash = seq, prev
+        row.hash = prev = event_hash(row)
+        params.append((row.chain_seq, row.prev_hash, row.hash, row.pk))
+    table = conn.ops.quote_name(AuditEvent._meta.db_table)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET chain_seq = %s, prev_hash = %s, hash = %s WHERE id = %s AND chain_seq IS NULL",
+            params,
+        )
+    head.seq, head.last_hash, head.last_event_id = seq, prev, rows[-1].pk
+    head.save(update_fields=["seq", "last_hash", "last_event_id"])
+    return len(rows)
+
+
+def seal_pending(*, wait: bool = True, batch_size: int = SEAL_BATCH_SIZE) -> int:
+    """Seal every event committed so far into the chain, in order; returns how many were sealed.
+
+    Each event gets chain_seq = the head's seq + 1, prev_hash = the head's hash, and its hash; the head
+    moves to it. Events are taken in id order among those committed: an event whose transaction commits
+    late gets a later place, so the chain records commit order. Runs after every audited commit
+    (wait=False: on PostgreSQL it skips when another connection is sealing, see `_seal_round`), every
+    minute from the beat job and before `verify_chain` (wait=True: it waits for the lock). Inside a
+    transaction it also seals that transaction's own events (the tests rely on this).
+    """
+    total = 0
+    while True:
+        sealed = _seal_round(wait=wait, batch_size=batch_size)
+        if sealed is None:
+            return total
+        total += sealed
+        if sealed < batch_size:
+            return total
+
+
+def unsealed_count() -> int:
+    return AuditEvent.objects.filter(chain_seq__isnull=True).count()
+
+
+# --- verifying -----------------------------------------------------------------------------------------
+
+STALE_AFTER = dt.timedelta(minutes=5)
 
 
 @dataclass
@@ -191,13 +323,42 @@ class ChainProblem:
         return f"{where}: {self.reason}"
 
 
-def iter_problems(batch_size: int = 5000) -> Iterator[ChainProblem]:
-    """Walk the chain in id order; yield the first problem found (then stop)."""
-    prev_hash = GENESIS
-    last_id = 0
-    count = 0
-    qs = AuditEvent.objects.order_by("id")
-    for event in qs.iterator(chunk_size=batch_size):
+def stale_problem(stale_after: dt.timedelta = STALE_AFTER, *, sealed_now: bool = False) -> ChainProblem | None:
+    """The oldest event left unsealed for longer than `stale_after`: its sealing after commit failed."""
+    cutoff = timezone.now() - stale_after
+    event = (AuditEvent.objects.filter(chain_seq__isnull=True, occurred_at__lt=cutoff)
+             .order_by("id").only("id").first())
+    if event is None:
+        return None
+    minutes = int(stale_after.total_seconds() // 60)
+    return ChainProblem(
+        event.pk,
+        f"it was not sealed into the chain within {minutes} minutes (sealing after commit failed; "
+        + ("it has been sealed now" if sealed_now else "run `l2c verify-audit` to seal it") + ")",
+    )
+
+
+def iter_problems(batch_size: int = 5000, *, stale_after: dt.timedelta = STALE_AFTER) -> Iterator[ChainProblem]:
+    """Walk the sealed chain by chain_seq; yield the first problem found (then stop).
+
+    Edited events fail their hash; deleted, inserted or reordered ones break the numbering or the link
+    to the previous hash; a deleted tail falls short of the head. Then: events sealed beyond the head,
+    and events left unsealed for longer than `stale_after`. Events sealed while the walk runs lie
+    beyond the head it read first and are left for the next walk.
+    """
+    head = AuditChainHead.objects.filter(pk=1).first()
+    head_seq = head.seq if head else 0
+    legacy_seq = head.legacy_seq if head else 0
+    expected, prev_hash = 1, GENESIS
+    sealed = AuditEvent.objects.filter(chain_seq__isnull=False, chain_seq__lte=head_seq).order_by("chain_seq")
+    for event in sealed.iterator(chunk_size=batch_size):
+        if event.chain_seq != expected:
+            yield ChainProblem(
+                event.pk,
+                f"the chain skips from place {expected - 1} to {event.chain_seq} before it (an event "
+                "was deleted or renumbered)",
+            )
+            return
         if event.prev_hash != prev_hash:
             yield ChainProblem(
                 event.pk,
@@ -205,21 +366,41 @@ def iter_problems(batch_size: int = 5000) -> Iterator[ChainProblem]:
                 "inserted or reordered)",
             )
             return
-        if event_hash(event) != event.hash:
+        if event_hash(event, legacy=event.chain_seq <= legacy_seq) != event.hash:
             yield ChainProblem(event.pk, "its content does not match its hash (the event was edited)")
             return
         prev_hash = event.hash
-        last_id = event.pk
-        count += 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.last_hash != prev_hash or (count and head.last_event_id != last_id)):
+        expected += 1
+    if head is not None and (expected - 1 != head_seq or head.last_hash != prev_hash):
         yield ChainProblem(
             head.last_event_id or None,
             "the chain ends early: the most recent events were deleted",
         )
+        return
+    # one statement, one snapshot: the head and the events sealed with it are read together
+    beyond = (AuditEvent.objects
+              .filter(chain_seq__gt=Coalesce(Subquery(AuditChainHead.objects.filter(pk=1).values("seq")[:1]), 0))
+              .order_by("chain_seq").only("id").first())
+    if beyond is not None:
+        yield ChainProblem(beyond.pk, "it is sealed beyond the end of the chain (it was inserted, "
+                                      "or the chain head was reset)")
+        return
+    stale = stale_problem(stale_after)
+    if stale is not None:
+        yield stale
 
 
-def verify_chain() -> tuple[int, ChainProblem | None]:
-    """(number of events checked, first problem or None)."""
-    problem = next(iter_problems(), None)
+def verify_chain(*, seal: bool = True) -> tuple[int, ChainProblem | None]:
+    """(number of events in the trail, first problem or None).
+
+    With `seal` (the default, what `l2c verify-audit` and the nightly job do) the events committed but
+    not yet sealed are sealed first, so the whole trail is checked; an event that had waited for longer
+    than STALE_AFTER is still reported, since its sealing after commit failed. With seal=False nothing
+    is written: events not yet sealed are skipped unless they are older than STALE_AFTER.
+    """
+    stale = None
+    if seal:
+        stale = stale_problem(sealed_now=True)
+        seal_pending(wait=True)
+    problem = next(iter_problems(), None) or stale
     return AuditEvent.objects.count(), problem

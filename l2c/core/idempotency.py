@@ -30,8 +30,27 @@ def _request_hash(request) -> str:
     digest.update(b"\0")
     digest.update(request.get_full_path().encode())
     digest.update(b"\0")
-    digest.update(request.body or b"")
+    if request.content_type == "multipart/form-data":
+        _hash_multipart(request, digest)
+    else:
+        digest.update(request.body or b"")
     return digest.hexdigest()
+
+
+def _hash_multipart(request, digest) -> None:
+    """A multipart body is hashed by its parsed fields and files, not its bytes: every client picks a new
+    random boundary per request, so a faithful retry never has the same bytes. Files are read in chunks
+    (they may be far larger than memory allows) and rewound for the view."""
+    for name in sorted(request.POST):
+        for value in request.POST.getlist(name):
+            digest.update(b"f\0" + name.encode() + b"\0" + value.encode("utf-8", "surrogatepass") + b"\0")
+    for name in sorted(request.FILES):
+        for upload in request.FILES.getlist(name):
+            digest.update(b"F\0" + name.encode() + b"\0" + (upload.name or "").encode("utf-8", "surrogatepass") + b"\0")
+            for chunk in upload.chunks():
+                digest.update(chunk)
+            upload.seek(0)
+            digest.update(b"\0")
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:

@@ -17,7 +17,11 @@ class TimeStampedModel(models.Model):
 
 
 class AuditEvent(models.Model):
-    """One create, update, state change or deletion of a business record; append-only, hash-chained."""
+    """One create, update, state change or deletion of a business record; append-only, hash-chained.
+
+    Written without chain fields inside the business transaction; sealed after commit (core.audit
+    `seal_pending`): `chain_seq`, `prev_hash` and `hash` are set once, in commit order, and never again.
+    """
 
     class Action(models.TextChoices):
         CREATE = "create", _("created")  # the record was created
@@ -39,23 +43,32 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64)
     object_repr = models.CharField(max_length=200, blank=True)
     changes = models.JSONField(default=dict, blank=True)  # {field: [before, after]}
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # The chain, set once when the event is sealed after its transaction committed (NULL until then).
+    chain_seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["object_type", "object_id", "id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "id"]),
+            # the sealer's queue: small, since events are sealed right after their commit
+            models.Index(fields=["id"], condition=models.Q(chain_seq__isnull=True), name="core_audit_unsealed"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
 
 
 class AuditChainHead(models.Model):
-    """The last event of the audit chain; locked by each writer so the chain stays linear."""
+    """The last sealed event of the audit chain; locked by the sealer (only) so the chain stays linear."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)  # chain_seq of the last sealed event
     last_event_id = models.BigIntegerField(default=0)
     last_hash = models.CharField(max_length=64, default="0" * 64)
+    # Events up to this chain_seq were chained before chain_seq existed: their hash does not cover it.
+    legacy_seq = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"audit head #{self.last_event_id}"

@@ -81,7 +81,7 @@ def account_get(*, user, pk) -> Account:
 def contact_list(*, user, q: str = "", filters: dict | None = None, ordering: str | None = None) -> QuerySet:
     """Contacts `user` may see. filters: owner, account, country."""
     filters = filters or {}
-    qs = Contact.objects.restrict(user).select_related("owner", "account")
+    qs = Contact.objects.restrict(user).filter(merged_into__isnull=True).select_related("owner", "account")
     qs = qs.filter(**parse_owner(filters.get("owner"), user))
     account_id = parse_id(filters.get("account"), "account")
     if account_id is not None:
@@ -93,7 +93,8 @@ def contact_list(*, user, q: str = "", filters: dict | None = None, ordering: st
 
 
 def contact_get(*, user, pk) -> Contact:
-    contact = (Contact.objects.restrict(user).select_related("owner", "account").filter(pk=pk).first()
+    contact = (Contact.objects.restrict(user).filter(merged_into__isnull=True).select_related("owner", "account")
+               .filter(pk=pk).first()
                if as_id(pk) is not None else None)
     if contact is None:
         raise NotFound(_("No contact with id %(id)s.") % {"id": pk})
@@ -102,4 +103,18 @@ def contact_get(*, user, pk) -> Contact:
 
 def contacts_of_account(*, user, account: Account) -> QuerySet:
     """The account's contacts `user` may see (a rep may see an account but not a colleague's contact)."""
-    return Contact.objects.restrict(user).filter(account=account).select_related("owner").order_by("last_name", "id")
+    return (Contact.objects.restrict(user).filter(account=account, merged_into__isnull=True).select_related("owner")
+            .order_by("last_name", "id"))
+
+
+def contact_merged_into(*, user, pk) -> int | None:
+    """For a contact merged into another that `user` may see: the contact it now lives in."""
+    if as_id(pk) is None:
+        return None
+    target = Contact.objects.restrict(user).filter(pk=pk).values_list("merged_into_id", flat=True).first()
+    for _hop in range(20):
+        nxt = Contact.objects.filter(pk=target).values_list("merged_into_id", flat=True).first() if target else None
+        if nxt is None:
+            break
+        target = nxt
+    return target

@@ -187,3 +187,16 @@ def account_find_match(*, name: str = "", domain: str = "", user=None) -> Accoun
     if host and "." in host and host not in FREE_MAIL_DOMAINS:
         return qs.filter(domain=host).order_by("id").first()
     return None
+
+
+def contact_merge_apply(*, survivor: Contact, values: dict, merged_ids: list[int], merged_into_id: int | None) -> None:
+    """The contact rows a duplicate merge (or its undo) writes: the survivor's chosen values (by attname)
+    and `merged_into` of the merged contacts. Only for leads.dedupe.services, which checks visibility,
+    locks the rows, moves related rows and writes the audit events in the same transaction."""
+    if values:
+        for attname, value in values.items():
+            setattr(survivor, attname, value)
+        survivor.save(update_fields=[*values, "updated_at"])
+    from django.utils import timezone
+
+    Contact.objects.filter(pk__in=merged_ids).update(merged_into_id=merged_into_id, updated_at=timezone.now())

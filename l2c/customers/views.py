@@ -147,6 +147,10 @@ def contact_create(request):
 
 @login_required
 def contact_detail(request, pk: int):
+    survivor_id = selectors.contact_merged_into(user=request.user, pk=pk)
+    if survivor_id is not None:
+        messages.info(request, _("Contact #%(id)s was merged into this contact.") % {"id": pk})
+        return redirect("customers:contact-detail", pk=survivor_id)
     contact = visible_or_404(selectors.contact_get, user=request.user, pk=pk)
     return render(request, "customers/contact_detail.html", {"contact": contact, "events": history_rows(contact)})
 

@@ -16,7 +16,7 @@ from l2c.core.errors import PermissionDenied, ValidationFailed
 from l2c.customers.api import AuditEventOut, StrictSchema, UserRef, history_of, max_len, resolve_user
 
 from . import selectors, services
-from .choices import allowed_status_changes, can_convert
+from .choices import TouchKind, allowed_status_changes, can_convert
 from .exports import LEAD_COLUMNS
 from .models import Campaign, Lead
 
@@ -167,7 +167,13 @@ def list_leads(request, filters: Query[LeadFilters]):
 
 @router.post("/leads", response={201: LeadOut})
 def create_lead(request, data: LeadIn):
-    lead = services.lead_create(actor=request.auth, **_lead_values(request, data))
+    """Create a lead (owner: the caller unless given), with a Touch of kind "api" recording the capture."""
+    from .webforms.ratelimit import client_ip
+
+    values = services.lead_prepare(actor=request.auth, values=_lead_values(request, data))
+    lead = services.lead_capture(values=values, actor=request.auth, touch={
+        "kind": TouchKind.API, "source": values["source"], "campaign": values.get("campaign"),
+        "ip": client_ip(request) or None, "user_agent": request.headers.get("User-Agent", "")[:300]})
     return Status(201, selectors.lead_get(user=request.auth, pk=lead.pk))
 
 

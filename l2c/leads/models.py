@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 from l2c.core.models import TimeStampedModel
@@ -115,6 +116,8 @@ class Lead(TimeStampedModel):
         indexes = [
             models.Index(fields=["owner", "status"]),
             models.Index(fields=["status", "-created_at"]),
+            # a repeat web-form submission finds the open lead by e-mail whatever its letter case
+            models.Index(Lower("email"), name="leads_lead_email_lower"),
         ]
 
     def __str__(self) -> str:
@@ -230,6 +233,7 @@ class ImportJob(TimeStampedModel):
     delimiter = models.CharField(_("delimiter"), max_length=4, blank=True)
     headers = models.JSONField(_("columns"), default=list, blank=True)
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)  # column header → lead field
+    preview = models.JSONField(_("preview"), default=list, blank=True)  # the first data rows, for the mapping step
     dry_run = models.BooleanField(_("dry run"), default=False)
     on_duplicate = models.CharField(_("on duplicate"), max_length=10, choices=OnDuplicate.choices,
                                     default=OnDuplicate.SKIP)
@@ -246,6 +250,8 @@ class ImportJob(TimeStampedModel):
     error_report = models.FileField(_("error report"), upload_to="imports/errors/%Y/%m/", max_length=300, blank=True)
     error_message = models.TextField(_("error"), blank=True)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    # start requested (the job waits in the queue until a worker marks it running)
+    queued_at = models.DateTimeField(_("queued"), null=True, blank=True)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
@@ -256,6 +262,20 @@ class ImportJob(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.get_status_display()})"
+
+
+class AssignmentRuleQuerySet(VisibleQuerySet):
+    """Rules are routing policy set by admins and managers; every manager sees all of them (the order
+    matters across teams), reps and finance none."""
+
+    def owner_q(self, user):
+        from django.db.models import Q
+
+        from l2c.core.visibility import Role
+
+        if getattr(user, "role", None) in (Role.ADMIN, Role.MANAGER) or getattr(user, "is_superuser", False):
+            return Q()
+        return Q(pk__in=[])
 
 
 class AssignmentRule(TimeStampedModel):
@@ -275,6 +295,8 @@ class AssignmentRule(TimeStampedModel):
     # round-robin cursor: the member who got the last lead (locked with select_for_update)
     last_assigned = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+")
+
+    objects = AssignmentRuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["priority", "id"]
@@ -312,3 +334,90 @@ class MergeRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} merge into #{self.survivor_id}"
+
+
+# --- duplicate finder (leads.dedupe) ----------------------------------------------------------------
+
+class DuplicateScan(models.Model):
+    """One run of the duplicate finder over every lead and contact: when, how long, what it found."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")  # requested; waits for a worker
+        RUNNING = "running", _("Running")  # a worker is comparing records
+        DONE = "done", _("Finished")  # its groups replaced the previous scan's
+        FAILED = "failed", _("Failed")  # stopped with an error (kept in `error`); earlier groups stay
+
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED,
+                              db_index=True)
+    threshold = models.PositiveSmallIntegerField(_("similarity threshold"), default=90)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True,
+                                     blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(_("requested"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    records_compared = models.PositiveIntegerField(_("records compared"), default=0)
+    pairs_found = models.PositiveIntegerField(_("pairs found"), default=0)
+    groups_found = models.PositiveIntegerField(_("groups found"), default=0)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"duplicate scan #{self.pk} ({self.status})"
+
+
+class DuplicateGroup(models.Model):
+    """Records the last duplicate scan found to be one person: leads, contacts or both."""
+
+    class Kind(models.TextChoices):
+        LEAD = "lead", _("Leads")  # only leads
+        CONTACT = "contact", _("Contacts")  # only contacts
+        MIXED = "mixed", _("Leads and contacts")  # a lead that already is a contact
+
+    scan = models.ForeignKey(DuplicateScan, on_delete=models.CASCADE, related_name="groups")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, db_index=True)
+    size = models.PositiveIntegerField(_("records"))
+    score = models.PositiveSmallIntegerField(_("best score"))
+
+    class Meta:
+        ordering = ["-score", "-size", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} duplicates ({self.size})"
+
+
+class DuplicateMember(models.Model):
+    """One lead or contact in a duplicate group."""
+
+    group = models.ForeignKey(DuplicateGroup, on_delete=models.CASCADE, related_name="members")
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey("customers.Contact", null=True, blank=True, on_delete=models.CASCADE,
+                                related_name="+")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lead__isnull=False, contact__isnull=True)
+                | models.Q(lead__isnull=True, contact__isnull=False),
+                name="duplicate_member_is_lead_or_contact",
+            )
+        ]
+
+
+class DuplicatePair(models.Model):
+    """Why two records of a group match: a score (0–100) and the reasons."""
+
+    group = models.ForeignKey(DuplicateGroup, on_delete=models.CASCADE, related_name="pairs")
+    a_kind = models.CharField(max_length=10)  # "lead" | "contact"
+    a_id = models.BigIntegerField()
+    b_kind = models.CharField(max_length=10)
+    b_id = models.BigIntegerField()
+    score = models.PositiveSmallIntegerField(_("score"))
+    # [{"code": "email"|"phone"|"name_company", "score": 93}, ...]
+    reasons = models.JSONField(_("reasons"), default=list)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        indexes = [models.Index(fields=["a_kind", "a_id"]), models.Index(fields=["b_kind", "b_id"])]

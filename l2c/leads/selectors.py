@@ -52,7 +52,7 @@ def _choice(filters: dict, name: str, choices) -> str | None:
 def lead_list(*, user, q: str = "", filters: dict | None = None, ordering: str | None = None) -> QuerySet:
     """Leads `user` may see. filters: status, source, campaign (id), owner (id/"me"/"none"), country."""
     filters = filters or {}
-    qs = Lead.objects.restrict(user).select_related("owner", "campaign")
+    qs = Lead.objects.restrict(user).filter(merged_into__isnull=True).select_related("owner", "campaign")
     status = _choice(filters, "status", LeadStatus)
     if status:
         qs = qs.filter(status=status)
@@ -70,7 +70,9 @@ def lead_list(*, user, q: str = "", filters: dict | None = None, ordering: str |
 
 
 def lead_get(*, user, pk) -> Lead:
-    lead = (Lead.objects.restrict(user).select_related("owner", "campaign", "converted_account", "converted_contact")
+    # a lead merged into another is gone from every list and lookup (its page redirects to the survivor)
+    lead = (Lead.objects.restrict(user).filter(merged_into__isnull=True)
+            .select_related("owner", "campaign", "converted_account", "converted_contact")
             .filter(pk=pk).first() if as_id(pk) is not None else None)
     if lead is None:
         raise NotFound(_("No lead with id %(id)s.") % {"id": pk})
@@ -79,7 +81,7 @@ def lead_get(*, user, pk) -> Lead:
 
 def lead_status_counts(*, user) -> dict[str, int]:
     """How many visible leads are in each status (for the list's filter chips)."""
-    rows = Lead.objects.restrict(user).order_by().values("status").annotate(n=Count("id"))
+    rows = Lead.objects.restrict(user).filter(merged_into__isnull=True).order_by().values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
 
 
@@ -109,9 +111,9 @@ def campaign_get(*, user, pk) -> Campaign:
 def campaign_lead_stats(*, user, campaign: Campaign) -> dict:
     """Leads of the campaign the user may see, by status, plus the cost per lead (all leads)."""
     by_status = dict(
-        Lead.objects.restrict(user).filter(campaign=campaign).order_by().values_list("status")
+        Lead.objects.restrict(user).filter(campaign=campaign, merged_into__isnull=True).order_by().values_list("status")
         .annotate(n=Count("id")).values_list("status", "n")
     )
-    total = Lead.objects.filter(campaign=campaign).count()
+    total = Lead.objects.filter(campaign=campaign, merged_into__isnull=True).count()
     cost_per_lead = round_money(campaign.cost / total, campaign.currency) if total else None
     return {"by_status": by_status, "total": total, "cost_per_lead": cost_per_lead}

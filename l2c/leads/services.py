@@ -122,7 +122,11 @@ def lead_create(*, actor, last_name: str, first_name: str = "", owner=ACTOR, **f
 
 
 def _lock(lead: Lead) -> Lead:
-    return Lead.objects.select_for_update().get(pk=lead.pk)
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.merged_into_id is not None:
+        raise Conflict(_("This lead was merged into lead #%(id)s; change that lead instead.")
+                       % {"id": lead.merged_into_id}, code="lead_merged")
+    return lead
 
 
 @transaction.atomic
@@ -156,10 +160,14 @@ def _publish_assigned(lead: Lead, old_owner_id, actor) -> None:
 
 
 @transaction.atomic
-def lead_assign(*, lead: Lead, owner, actor) -> Lead:
-    """Give the lead to `owner` (None: back to the unassigned queue)."""
+def lead_assign(*, lead: Lead, owner, actor, rule=None) -> Lead:
+    """Give the lead to `owner` (None: back to the unassigned queue).
+
+    `rule`: the assignment rule that chose `owner` (leads.assignment). The rules were set by admins and
+    managers, so the owner need only be an active sales user, not one the actor could pick by hand.
+    """
     require_sales(actor)
-    errors = check_owner(owner, actor)
+    errors = _rule_owner_errors(owner) if rule is not None else check_owner(owner, actor)
     raise_if_errors(errors)
     lead = _lock(lead)
     if lead.status == LeadStatus.CONVERTED:
@@ -170,9 +178,55 @@ def lead_assign(*, lead: Lead, owner, actor) -> Lead:
         return lead
     lead.owner = owner
     lead.save(update_fields=["owner", "updated_at"])
-    audit.record(actor=actor, action=audit.Action.UPDATE, instance=lead, changes={"owner": [old_owner, new_owner]})
+    changes = {"owner": [old_owner, new_owner]}
+    if rule is not None:
+        changes["assignment_rule"] = [None, f"{rule.name} (#{rule.pk})"]
+    audit.record(actor=actor, action=audit.Action.UPDATE, instance=lead, changes=changes)
     _publish_assigned(lead, old_owner, actor)
     return lead
+
+
+def _rule_owner_errors(owner) -> list[FieldError]:
+    return check_owner(owner, None)
+
+
+@transaction.atomic
+def leads_assign(*, leads, owner, actor) -> dict[int, str]:
+    """Give several leads to `owner` (None: back to the unassigned queue); one audit event per lead.
+
+    Returns each lead id's outcome: "assigned", "unchanged" (already theirs) or "converted" (refused:
+    a converted lead keeps its owner). Leads are locked in id order, so two bulk reassignments of
+    overlapping leads wait for each other instead of deadlocking.
+    """
+    require_sales(actor)
+    raise_if_errors(check_owner(owner, actor))
+    ids = sorted({lead.pk for lead in leads})
+    locked = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    new_owner = getattr(owner, "pk", None)
+    outcome: dict[int, str] = {}
+    changed: list[tuple[Lead, int | None]] = []
+    for lead in locked:
+        if lead.status == LeadStatus.CONVERTED:
+            outcome[lead.pk] = "converted"
+        elif lead.owner_id == new_owner:
+            outcome[lead.pk] = "unchanged"
+        else:
+            outcome[lead.pk] = "assigned"
+            changed.append((lead, lead.owner_id))
+    if changed:
+        now = timezone.now()
+        Lead.objects.filter(pk__in=[lead.pk for lead, _old in changed]).update(owner_id=new_owner, updated_at=now)
+        pending = []
+        for lead, old_owner in changed:
+            lead.owner = owner
+            lead.updated_at = now
+            pending.append(audit.PendingEvent(action=audit.Action.UPDATE, object_type=audit.object_type_of(lead),
+                                              object_id=str(lead.pk), object_repr=str(lead),
+                                              changes={"owner": [old_owner, new_owner]}))
+        audit.record_many(pending, actor=actor)
+        for lead, old_owner in changed:
+            _publish_assigned(lead, old_owner, actor)
+    return outcome
 
 
 @transaction.atomic
@@ -331,3 +385,79 @@ def campaign_update(*, campaign: Campaign, actor, **fields) -> Campaign:
     campaign.refresh_from_db()  # Decimal fields back in their stored scale, for the audit diff and the caller
     audit.record(actor=actor, action=audit.Action.UPDATE, instance=campaign, before=before)
     return campaign
+
+
+# --- capture channels (web forms, the bulk API): validate without saving, then capture ------------------
+# Kept apart from lead_create: a capture also writes the lead's first Touch, may be made by the system
+# (actor None, audited under a label such as "web form Contact us"), and the bulk API validates 1,000
+# leads before writing any of them.
+
+def lead_prepare(*, actor, values: dict) -> dict:
+    """Clean and validate one new lead's values exactly as `lead_create` does, without saving.
+
+    `values` holds LEAD_FIELDS plus first_name/last_name; "owner" defaults to the actor. Returns the
+    cleaned values (phone in E.164, e-mail domain lower-cased, country upper-cased, defaults filled);
+    raises ValidationFailed with every field error at once.
+    """
+    require_sales(actor)
+    _reject_unknown({k: v for k, v in values.items() if k not in ("first_name", "last_name")}, LEAD_FIELDS)
+    values = _clean_lead({"first_name": "", "last_name": "", "owner": actor, **values})
+    if values.get("source") in (None, ""):
+        values["source"] = LeadSource.MANUAL
+    if values.get("consent_basis") is None:
+        values["consent_basis"] = ""
+    raise_if_errors(_lead_errors(values, actor, creating=True))
+    if values.get("consent_basis") == ConsentBasis.CONSENT and not values.get("consent_at"):
+        values["consent_at"] = timezone.now()
+    return values
+
+
+def _new_touch(lead: Lead, touch: dict, now):
+    from .models import Touch
+
+    return Touch(lead=lead, occurred_at=touch.pop("occurred_at", None) or now, **touch)
+
+
+@transaction.atomic
+def lead_capture(*, values: dict, touch: dict, actor=None, actor_label: str | None = None) -> Lead:
+    """Create a lead from values already checked by `lead_prepare`, with its first Touch (`touch`: kind,
+    source, campaign, form, utm_*, ip, user_agent, referrer, data). Audited under `actor`, or for the
+    system (actor None) under `actor_label`. The audit event is written last, so the audit chain's
+    lock is held only for the end of the transaction."""
+    now = timezone.now()
+    lead = Lead.objects.create(status=LeadStatus.NEW, status_changed_at=now, **values)
+    _new_touch(lead, dict(touch), now).save()
+    audit.record(actor=actor, action=audit.Action.CREATE, instance=lead, actor_label=actor_label)
+    events.publish("lead.created", {
+        "lead_id": lead.pk, "source": lead.source, "campaign_id": lead.campaign_id, "owner_id": lead.owner_id,
+        "actor_id": getattr(actor, "pk", None),
+    })
+    return lead
+
+
+@transaction.atomic
+def lead_add_touch(*, lead: Lead, touch: dict, fill: dict | None = None, actor=None,
+                   actor_label: str | None = None) -> Lead:
+    """Record another interaction of an existing lead (a repeat form submission). Fields of the lead
+    that are still empty take the values in `fill` (already validated); a filled field is never
+    overwritten. The change, if any, is audited."""
+    lead = _lock(lead)
+    before = audit.snapshot(lead)
+    changed = []
+    for name, value in (fill or {}).items():
+        if value in (None, "") or getattr(lead, name, None) not in (None, ""):
+            continue
+        setattr(lead, name, value)
+        changed.append(name)
+    _new_touch(lead, dict(touch), timezone.now()).save()
+    if changed:
+        lead.save(update_fields=[*changed, "updated_at"])
+        audit.record(actor=actor, action=audit.Action.UPDATE, instance=lead, before=before, actor_label=actor_label)
+    return lead
+
+
+def touch_record(*, lead: Lead, touch: dict):
+    """Add a Touch to a lead inside the caller's transaction (e.g. POST /leads: kind api)."""
+    item = _new_touch(lead, dict(touch), timezone.now())
+    item.save()
+    return item

@@ -13,6 +13,7 @@ from l2c.core import exports
 from l2c.core.errors import DomainError
 from l2c.core.forms import show_domain_error
 from l2c.core.history import history_rows
+from l2c.core.paging import capped_page
 from l2c.customers.forms import valid_filters
 from l2c.customers.views import list_page, page_of, visible_or_404
 
@@ -44,7 +45,8 @@ def lead_list(request):
     require_sales(request.user)
     form, q, filters, ordering = _lead_query(request)
     qs = selectors.lead_list(user=request.user, q=q, filters=filters, ordering=ordering)
-    context = {"form": form, "page_obj": page_of(request, qs), "ordering": ordering, "q": q,
+    # a million leads: count at most 10,000 (shown as "10,000+") and read a page's ids first
+    context = {"form": form, "page_obj": capped_page(request, qs, ids_first=True), "ordering": ordering, "q": q,
                "statuses": LeadStatus.choices, "current_status": filters.get("status", "")}
     return list_page(request, template="leads/lead_list.html", partial="leads/_lead_table.html", context=context)
 
@@ -83,9 +85,16 @@ def lead_create(request):
 
 @login_required
 def lead_detail(request, pk: int):
+    from .dedupe import selectors as dedupe_selectors
+
+    survivor_id = dedupe_selectors.merged_survivor_id(user=request.user, pk=pk)
+    if survivor_id is not None:
+        messages.info(request, _("Lead #%(id)s was merged into this lead.") % {"id": pk})
+        return redirect("leads:lead-detail", pk=survivor_id)
     lead = visible_or_404(selectors.lead_get, user=request.user, pk=pk)
     return render(request, "leads/lead_detail.html", {
         "lead": lead,
+        "duplicates": dedupe_selectors.duplicates_of(lead=lead, user=request.user)[:10] if request.user.is_sales else [],
         "events": history_rows(lead),
         "next_statuses": [(s, LeadStatus(s).label) for s in allowed_status_changes(lead.status)
                           if s != LeadStatus.DISQUALIFIED],

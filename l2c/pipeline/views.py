@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from l2c.core import exports
 from l2c.core.errors import DomainError, PermissionDenied, ValidationFailed
 from l2c.core.history import history_rows
+from l2c.core.paging import capped_page
 
 from . import selectors, services
 from .choices import STAGE_REQUIRABLE_FIELDS, ActivityKind, ForecastCategory
@@ -61,10 +62,11 @@ def opportunity_list(request):
     error = None
     try:
         qs = selectors.opportunity_list(user=request.user, ordering=request.GET.get("ordering") or None, **filters)
-        page = _page(request, qs)
+        # 200,000 deals: count at most 10,000 (shown as "more than 10,000"), read a page's ids first
+        page = capped_page(request, qs, ids_first=True)
     except ValidationFailed as exc:
         error = exc.message
-        page = _page(request, Opportunity.objects.none())
+        page = capped_page(request, Opportunity.objects.none())
     return render(request, "pipeline/opportunity_list.html", {
         "page_obj": page, "ordering": request.GET.get("ordering", ""), "filters": filters, "error": error,
         "stages": selectors.stage_list(), "owners": selectors.assignable_owners(user=request.user),
@@ -111,13 +113,24 @@ def opportunity_edit(request, pk):
     return render(request, "pipeline/opportunity_form.html", {"form": form, "opportunity": opportunity})
 
 
+STAGE_HISTORY_SHOWN = 50
+
+
 def _detail_context(request, opportunity, **extra) -> dict:
-    history = list(selectors.stage_history(opportunity=opportunity))
+    # A deal moved back and forth for years has hundreds of stays: show the latest ones unless asked.
+    history = selectors.stage_history(opportunity=opportunity)
+    history_more = False
+    if request.GET.get("history") != "all":
+        latest = list(history.reverse()[:STAGE_HISTORY_SHOWN + 1])
+        history_more = len(latest) > STAGE_HISTORY_SHOWN
+        history = latest[:STAGE_HISTORY_SHOWN][::-1]
     return {
         "opportunity": opportunity,
         "progress": selectors.stage_progress(opportunity=opportunity),
         "stages": selectors.stage_list(active_only=True),
-        "stage_history": history,
+        "stage_history": list(history),
+        "stage_history_more": history_more,
+        "stage_history_shown": STAGE_HISTORY_SHOWN,
         "audit_events": history_rows(opportunity, limit=50),
         **extra,
     }
@@ -348,7 +361,8 @@ def _panel_target(request):
 
 
 def _render_panel(request, field, record, form=None, status=200):
-    activities = selectors.activities_for(user=request.user, target=field, pk=record.pk)
+    activities = selectors.activities_for(user=request.user, target=field, pk=record.pk,
+                                          limit=selectors.ACTIVITIES_SHOWN)
     return render(request, "pipeline/_activity_panel.html", {
         "field": field, "record": record, "activities": activities,
         "form": form or ActivityForm(), "panel_query": f"{field}={record.pk}",

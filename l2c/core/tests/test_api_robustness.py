@@ -7,6 +7,7 @@ that overflow when stored in UTC, NaN in JSON, empty bodies, a wrong method (405
 with a session cookie (CSRF), an oversized body (413), an unhandled error (500), and the OpenAPI
 schema documenting all of these answers.
 """
+import datetime as dt
 import json
 
 import pytest
@@ -256,6 +257,31 @@ def test_datetime_that_overflows_in_utc_is_422(api_for, rep, value, path, body, 
     assert errors == [{"field": field, "code": "datetime_out_of_range",
                        "message": "The date-time must lie between 0001-01-01 and 9999-12-31 in UTC."}]
     assert not Activity.objects.exists() and Lead.objects.count() == 1
+
+
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("2024-05-01T12:00:00+16:31", "2024-04-30T19:29:00Z"),  # ISO 8601 allows it; PostgreSQL refuses +16:31
+    ("2024-05-01T12:00:00-23:59", "2024-05-02T11:59:00Z"),
+    ("2024-05-01T12:00:00", "2024-05-01T12:00:00Z"),  # no offset: the server's time zone (UTC here)
+])
+def test_datetime_with_any_offset_is_stored_as_the_same_instant(api_for, rep, sent, stored):
+    response = api_for(rep).post("/api/v1/leads", {"last_name": "X", "consent_at": sent})
+    assert response.status_code == 201, response.content
+    assert response.json()["consent_at"] == stored
+    assert Lead.objects.get().consent_at.isoformat().replace("+00:00", "Z") == stored
+
+
+@FUZZ
+@given(moment=st.datetimes(timezones=st.timezones() | st.builds(
+    dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59), max_value=dt.timedelta(hours=23, minutes=59)))))
+def test_any_due_date_time_is_stored_or_refused_with_422(api_for, rep, moment):
+    lead = Lead.objects.filter(owner=rep).first() or LeadFactory(owner=rep)
+    response = api_for(rep).post("/api/v1/activities", {"subject": "Call", "kind": "call", "lead": lead.pk,
+                                                        "due_at": moment.isoformat()})
+    if response.status_code == 422:
+        assert _fields(response.json()) == ["due_at"]
+    else:
+        assert response.status_code == 201, response.content
 
 
 @pytest.mark.parametrize("value", ["2025-02-30", "0000-01-01", "10000-01-01", "2025-1-1", "yesterday", "²"])

@@ -55,3 +55,30 @@ def name_key(first_name: str, last_name: str) -> str:
 def person_key(first_name: str, last_name: str, company: str) -> str:
     """The string compared fuzzily (rapidfuzz) for company-plus-name similarity."""
     return f"{company_key(company)} | {name_key(first_name, last_name)}".strip(" |")
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def name_tokens(first_name: str, last_name: str) -> str:
+    """The name as sorted tokens for fuzzy comparison; Chinese characters count one token each, so
+    王伟 (one field) = 王 + 伟 (family name and given name in their own fields)."""
+    text = _NON_WORD.sub(" ", _fold(f"{first_name} {last_name}"))
+    tokens: list[str] = []
+    for part in text.split():
+        if any(_is_cjk(ch) for ch in part):
+            buf = ""
+            for ch in part:
+                if _is_cjk(ch):
+                    if buf:
+                        tokens.append(buf)
+                        buf = ""
+                    tokens.append(ch)
+                else:
+                    buf += ch
+            if buf:
+                tokens.append(buf)
+        else:
+            tokens.append(part)
+    return " ".join(sorted(tokens))
