@@ -203,15 +203,24 @@ WAIT_LOCK = 0x4C32_4357_4149_5431  # "L2CWAIT1"
 
 
 def _seal_after_commit() -> None:
-    """Seal once the current transaction commits (at once in autocommit); one callback per transaction."""
+    """Seal once the current transaction commits (at once in autocommit); one callback per transaction.
+
+    A transaction that records many events registers one seal. The registration is remembered on the
+    connection (the callback list and the position in it, O(1) to check); it is trusted only while that
+    list is still the same, the entry still ours, and it was made in this savepoint or an enclosing one,
+    so that rolling back a savepoint never drops the seal of events that stay."""
     conn = transaction.get_connection()
     if conn.in_atomic_block:
-        active = set(conn.savepoint_ids)
-        for sids, func, *_ in getattr(conn, "run_on_commit", ()):
-            # already registered in this savepoint or an enclosing one: rolled back together with our rows
-            if func is _seal_committed and sids <= active:
-                return
+        mark = getattr(conn, "_l2c_audit_seal", None)
+        if mark is not None:
+            hooks, index = mark
+            if hooks is conn.run_on_commit and index < len(hooks):
+                sids, func = hooks[index][0], hooks[index][1]
+                if func is _seal_committed and sids <= set(conn.savepoint_ids):
+                    return
     transaction.on_commit(_seal_committed, robust=True)
+    if conn.in_atomic_block:
+        conn._l2c_audit_seal = (conn.run_on_commit, len(conn.run_on_commit) - 1)
 
 
 def _seal_committed() -> None:

@@ -113,6 +113,7 @@ class _LeadFields(StrictSchema):
 
 class LeadIn(_LeadFields):
     last_name: str = Field(..., max_length=_l("last_name"))
+    auto_assign: bool = Field(False, description="Let the assignment rules choose the owner (no `owner` then)")
 
 
 class LeadPatch(_LeadFields):
@@ -170,10 +171,21 @@ def create_lead(request, data: LeadIn):
     """Create a lead (owner: the caller unless given), with a Touch of kind "api" recording the capture."""
     from .webforms.ratelimit import client_ip
 
-    values = services.lead_prepare(actor=request.auth, values=_lead_values(request, data))
+    values = _lead_values(request, data)
+    auto_assign = values.pop("auto_assign", False)
+    if auto_assign and values.get("owner") is not None:
+        raise ValidationFailed.single("owner", _("Give an owner or ask for auto-assignment, not both."),
+                                      "owner_and_auto")
+    values = services.lead_prepare(actor=request.auth, values=values)
     lead = services.lead_capture(values=values, actor=request.auth, touch={
         "kind": TouchKind.API, "source": values["source"], "campaign": values.get("campaign"),
         "ip": client_ip(request) or None, "user_agent": request.headers.get("User-Agent", "")[:300]})
+    if auto_assign:
+        from .assignment.services import route, routing_values
+
+        decision = route([routing_values(lead)])[0]
+        if decision.owner is not None and decision.owner.pk != lead.owner_id:
+            services.lead_assign(lead=lead, owner=decision.owner, actor=request.auth, rule=decision.rule)
     return Status(201, selectors.lead_get(user=request.auth, pk=lead.pk))
 
 

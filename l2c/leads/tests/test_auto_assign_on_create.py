@@ -1,0 +1,26 @@
+"""POST /api/v1/leads with auto_assign: the assignment rules choose the owner."""
+from l2c.leads.models import AssignmentRule, Lead
+
+
+def test_auto_assign_routes_by_rule(api_for, manager, rep2, admin_user):
+    # given a rule sending Chinese leads to rep2
+    AssignmentRule.objects.create(name="China", priority=1, countries=["CN"], assign_to=rep2)
+    # when the manager creates a Chinese lead asking for auto-assignment
+    response = api_for(manager).post("/api/v1/leads", {"last_name": "王", "country": "CN", "auto_assign": True})
+    # then rep2 owns it
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).owner_id == rep2.pk
+
+
+def test_without_a_matching_rule_the_creator_keeps_it(api_for, rep):
+    response = api_for(rep).post("/api/v1/leads", {"last_name": "Smith", "country": "GB", "auto_assign": True})
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).owner_id == rep.pk
+
+
+def test_owner_and_auto_assign_together_is_refused(api_for, manager, rep):
+    before = Lead.objects.count()
+    response = api_for(manager).post("/api/v1/leads", {"last_name": "X", "owner": rep.pk, "auto_assign": True})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "owner"
+    assert Lead.objects.count() == before
