@@ -224,6 +224,7 @@ def reference_indexed() -> tuple[float, int]:
     rows = data.count(b"\n")
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL gin_pending_list_limit = '256MB'")  # as the import does
         with cursor.cursor.copy("COPY bench_lead FROM STDIN") as copy:
             view = memoryview(data)
             for start in range(0, len(view), 1 << 20):

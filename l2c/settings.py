@@ -300,3 +300,5 @@ L2C_WEBFORM_MAX_BYTES = env_int("L2C_WEBFORM_MAX_BYTES", 20 * 1024)
 L2C_COMPANY_CURRENCY = os.environ.get("L2C_COMPANY_CURRENCY", "USD")
 L2C_DEFAULT_PHONE_REGION = os.environ.get("L2C_DEFAULT_PHONE_REGION", "US")
 L2C_PAGE_SIZE = 25
+# Largest import file taken from the UI or API (the CLI reads any size; files are streamed, never loaded whole).
+L2C_IMPORT_MAX_BYTES = env_int("L2C_IMPORT_MAX_BYTES", 512 * 1024 * 1024)

@@ -422,7 +422,7 @@ def duplicate_scan_request(*, actor, threshold: int = matching.DEFAULT_THRESHOLD
         if scan.requested_at >= timezone.now() - STALE_SCAN:
             return scan
         scan.status = DuplicateScan.Status.FAILED
-        scan.error = "no worker finished this scan in time"
+        scan.error = _("no worker finished this scan in time")
         scan.finished_at = timezone.now()
         scan.save(update_fields=["status", "error", "finished_at"])
     scan = DuplicateScan.objects.create(threshold=threshold, requested_by=actor)

@@ -2,8 +2,9 @@
 the rows already accepted from the file, keyed the way every channel keys people
 (l2c.leads.dedupe.keys): normalised e-mail, E.164 phone digits, and company-plus-name similarity.
 
-Exact keys are dict look-ups. The fuzzy comparison (rapidfuzz `token_sort_ratio` >= 90 on
-`person_key`) only runs inside a block of people at the same company (same `company_key`: case,
+Exact keys are dict look-ups (the whole `person_key`, company and name, is one of them). The fuzzy
+comparison (rapidfuzz `token_sort_ratio` >= 90 on the name part of `person_key`) only runs inside a
+block of people at the same company (same `company_key`: case,
 punctuation and legal suffixes do not matter, "ACME, Inc." = "Acme Corporation") whose name starts
 with the same letter, so the work stays near-linear in the number of rows. A prefix of the company
 would not do: Chinese company names mostly start with their city (北京…, 上海…), which would make
@@ -67,6 +68,8 @@ class KeyMaker:
         return f"{company_key} | {name_key}", f"{company_key}|{name_key[:1]}"
 
 
+
+
 class DedupeIndex:
     def __init__(self):
         self.by_email: dict[str, int] = {}
@@ -84,7 +87,7 @@ class DedupeIndex:
         if person_key and person_key not in self.by_person:
             self.by_person[person_key] = ref
             names, refs = self.blocks.setdefault(block, ([], []))
-            names.append(person_key)
+            names.append(person_key.rpartition(" | ")[2])
             refs.append(ref)
 
     def match(self, email_key: str, phone_key: str, person_key: str, block: str) -> tuple[int | None, str]:
@@ -103,7 +106,9 @@ class DedupeIndex:
                 return ref, "name"
             entry = self.blocks.get(block)
             if entry is not None:
-                found = process.extractOne(person_key, entry[0], scorer=fuzz.token_sort_ratio,
+                # the block is one company: compare the names alone, so that a long company name
+                # does not make 王伟 and 王芳 look alike
+                found = process.extractOne(person_key.rpartition(" | ")[2], entry[0], scorer=fuzz.token_sort_ratio,
                                            score_cutoff=FUZZY_THRESHOLD)
                 if found is not None:
                     return entry[1][found[2]], "name"

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from l2c.core import audit
 from l2c.core.errors import FieldError, InvalidTransition, PermissionDenied, ValidationFailed
@@ -34,7 +35,8 @@ DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # How often the worker writes progress and looks for a cancel request (seconds).
 PROGRESS_INTERVAL = 0.5
 CANCEL_CHECK_INTERVAL = 0.5
-DELIMITERS = {",": _("comma"), ";": _("semicolon"), "\t": _("tab"), "|": _("vertical bar")}
+DELIMITERS = {",": gettext_lazy("comma"), ";": gettext_lazy("semicolon"), "\t": gettext_lazy("tab"),
+              "|": gettext_lazy("vertical bar")}
 OPTION_NAMES = ("dry_run", "on_duplicate", "mode", "default_region", "default_owner", "default_campaign",
                 "default_source")
 

@@ -69,6 +69,7 @@ class LeadWriter:
         self._sequence = None
         self.leads_written = 0
         self.touches_written = 0
+        self._tuned = False
 
     # --- ids --------------------------------------------------------------------------------------
 
@@ -135,6 +136,12 @@ class LeadWriter:
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
         if self.vendor == "postgresql":
             with connection.cursor() as cursor:
+                if not self._tuned:
+                    # GIN (trigram search) indexes queue new entries in a pending list and merge it
+                    # when it exceeds this size; merging in big batches is much cheaper than in 4 MB
+                    # ones. Only for this transaction; autovacuum merges what is left.
+                    cursor.execute("SET LOCAL gin_pending_list_limit = '256MB'")
+                    self._tuned = True
                 with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                     write_row = copy.write_row
                     for row in rows:

@@ -383,15 +383,17 @@ def test_duplicates_against_existing_leads_and_contacts(tmp_path, admin_user):
 
 def test_fuzzy_company_and_name_match(tmp_path, admin_user):
     existing = LeadFactory(first_name="Jonathan", last_name="Smith", company="Acme Corporation", email="", phone="")
+    LeadFactory(first_name="伟", last_name="王", company="华腾信息技术有限公司", email="", phone="")
     rows = [["First", "Last", "Company"], ["Jonathon", "Smith", "ACME, Inc."], ["Smith", "Jonathan", "Acme"],
-            ["Jane", "Smith", "Acme"], ["Jonathan", "Smith", "Globex"]]
+            ["Jane", "Smith", "Acme"], ["Jonathan", "Smith", "Globex"], ["芳", "王", "华腾信息技术有限公司"],
+            ["伟", "王", "华腾信息技术"]]
     path = write_csv(tmp_path / "fuzzy.csv", rows)
 
     result = imported(path, admin_user)
 
-    assert [d.row for d in result.duplicates] == [2, 3]
-    assert all(f"lead #{existing.pk} (similar name and company)" in d.reason for d in result.duplicates)
-    assert result.created == 2
+    assert [d.row for d in result.duplicates] == [2, 3, 7]
+    assert all(f"lead #{existing.pk} (similar name and company)" in d.reason for d in result.duplicates[:2])
+    assert result.created == 3  # Jane Smith, Jonathan Smith at Globex, and 王芳 (not 王伟) are new
 
 
 def test_on_duplicate_update_overwrites_mapped_fields_and_audits(tmp_path, admin_user):
