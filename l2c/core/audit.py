@@ -123,14 +123,6 @@ class PendingEvent:
     changes: dict | None = None
 
 
-def _lock_head() -> AuditChainHead:
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        AuditChainHead.objects.get_or_create(pk=1)
-        head = AuditChainHead.objects.select_for_update().get(pk=1)
-    return head
-
-
 # --- writing: unsealed, inside the caller's transaction -------------------------------------------------
 
 def record_many(events: list[PendingEvent], *, actor=None, actor_label: str | None = None) -> list[AuditEvent]:
@@ -230,9 +222,8 @@ def _seal_committed() -> None:
         log.exception("audit: sealing after commit failed; the events stay unsealed until the next seal")
 
 
-def _pg_try_lock(cursor, key: int, *, xact: bool) -> bool:
-    cursor.execute(f"SELECT {'pg_try_advisory_xact_lock' if xact else 'pg_try_advisory_lock'}(%s)", [key])
-    return bool(cursor.fetchone()[0])
+class SealConflict(RuntimeError):
+    """The chain head or an event changed under a sealer that held the seal lock: nothing was sealed."""
 
 
 def _seal_round(*, wait: bool, batch_size: int) -> int | None:
@@ -243,25 +234,30 @@ def _seal_round(*, wait: bool, batch_size: int) -> int | None:
     seals our events. That hand-over is what lets a request skip the lock and still leave nothing behind.
     """
     conn = transaction.get_connection()
-    outermost = not conn.in_atomic_block
+    # The seal is derived data: lost in a crash, the events are simply sealed again (WAL is lost as a
+    # suffix, so chain and head stay consistent). So its commit need not wait for the WAL flush.
+    async_commit = ", set_config('synchronous_commit', 'off', true)" if not conn.in_atomic_block else ""
     queued = False  # holding the session-level WAIT lock
     try:
         with transaction.atomic():
             if conn.vendor == "postgresql":
                 with conn.cursor() as cursor:
                     if wait:
-                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
-                    elif not _pg_try_lock(cursor, SEAL_LOCK, xact=True):
-                        if not _pg_try_lock(cursor, WAIT_LOCK, xact=False):
+                        cursor.execute(f"SELECT pg_advisory_xact_lock(%s){async_commit}", [SEAL_LOCK])
+                    else:
+                        cursor.execute(
+                            "SELECT CASE WHEN pg_try_advisory_xact_lock(%s) THEN 1 "
+                            f"WHEN pg_try_advisory_lock(%s) THEN 2 ELSE 0 END{async_commit}",
+                            [SEAL_LOCK, WAIT_LOCK],
+                        )
+                        got = cursor.fetchone()[0]
+                        if got == 0:
                             return None  # the queued sealer has not fetched yet: it will see our events
-                        queued = True
-                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
-                        cursor.execute("SELECT pg_advisory_unlock(%s)", [WAIT_LOCK])
-                        queued = False
-                    if outermost:
-                        # The seal is derived data: lost in a crash, the events are sealed again (WAL is lost
-                        # as a suffix, so chain and head stay consistent). So no waiting for the WAL flush.
-                        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                        if got == 2:
+                            queued = True
+                            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+                            cursor.execute("SELECT pg_advisory_unlock(%s)", [WAIT_LOCK])
+                            queued = False
             return _seal_batch(conn, batch_size)
     finally:
         if queued:  # the wait for SEAL failed: free the queue place, or nobody could queue on this connection
@@ -269,28 +265,67 @@ def _seal_round(*, wait: bool, batch_size: int) -> int | None:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [WAIT_LOCK])
 
 
+_HASHED = ("id", "occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
+           "object_repr", "changes")
+
+
 def _seal_batch(conn, batch_size: int) -> int:
-    head = _lock_head()
+    """Under the seal lock: chain the oldest committed unsealed events behind the head, move the head."""
+    head_table = conn.ops.quote_name(AuditChainHead._meta.db_table)
+    event_table = conn.ops.quote_name(AuditEvent._meta.db_table)
+    lock = " FOR UPDATE" if conn.features.has_select_for_update else ""  # SQLite: BEGIN IMMEDIATE locked
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT seq, last_hash FROM {head_table} WHERE id = 1{lock}")
+        found = cursor.fetchone()
+    if found is None:
+        AuditChainHead.objects.get_or_create(pk=1)
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT seq, last_hash FROM {head_table} WHERE id = 1{lock}")
+            found = cursor.fetchone()
+    head_seq, head_hash = found
     # a new statement, so a new snapshot on PostgreSQL: everything committed before we got the lock
-    rows = list(AuditEvent.objects.filter(chain_seq__isnull=True).order_by("id")[:batch_size])
+    rows = list(AuditEvent.objects.filter(chain_seq__isnull=True).order_by("id")
+                .values_list(*_HASHED)[:batch_size])
     if not rows:
         return 0
-    seq, prev = head.seq, head.last_hash
-    params = []
-    for row in rows:
+    seq, prev = head_seq, head_hash
+    sealed = []
+    for pk, occurred_at, actor_id, actor_label, action, object_type, object_id, object_repr, changes in rows:
         seq += 1
-        row.chain_seq, row.prev_hash = seq, prev
-        row.hash = prev = event_hash(row)
-        params.append((row.chain_seq, row.prev_hash, row.hash, row.pk))
-    table = conn.ops.quote_name(AuditEvent._meta.db_table)
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET chain_seq = %s, prev_hash = %s, hash = %s WHERE id = %s AND chain_seq IS NULL",
-            params,
+        digest = _compute_hash(
+            prev, occurred_at=occurred_at, actor_id=actor_id, actor_label=actor_label, action=action,
+            object_type=object_type, object_id=object_id, object_repr=object_repr, changes=changes,
+            chain_seq=seq,
         )
-    head.seq, head.last_hash, head.last_event_id = seq, prev, rows[-1].pk
-    head.save(update_fields=["seq", "last_hash", "last_event_id"])
-    return len(rows)
+        sealed.append((pk, seq, prev, digest))
+        prev = digest
+    head_values = [seq, prev, sealed[-1][0], head_seq]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            # one statement: the events, then the head only if every one of them was still unsealed
+            values = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(sealed))
+            cursor.execute(
+                f"WITH v (id, seq, prev, hash) AS (VALUES {values}), "
+                f"done AS (UPDATE {event_table} AS e SET chain_seq = v.seq, prev_hash = v.prev, hash = v.hash "
+                "FROM v WHERE e.id = v.id AND e.chain_seq IS NULL RETURNING e.id) "
+                f"UPDATE {head_table} SET seq = %s, last_hash = %s, last_event_id = %s "
+                "WHERE id = 1 AND seq = %s AND (SELECT count(*) FROM done) = %s",
+                [value for row in sealed for value in row] + head_values + [len(sealed)],
+            )
+            moved = cursor.rowcount == 1
+        else:
+            cursor.executemany(
+                f"UPDATE {event_table} SET chain_seq = %s, prev_hash = %s, hash = %s "
+                "WHERE id = %s AND chain_seq IS NULL",
+                [(seq_, prev_, hash_, pk) for pk, seq_, prev_, hash_ in sealed],
+            )
+            updated = cursor.rowcount
+            cursor.execute(f"UPDATE {head_table} SET seq = %s, last_hash = %s, last_event_id = %s "
+                           "WHERE id = 1 AND seq = %s", head_values)
+            moved = cursor.rowcount == 1 and updated == len(sealed)
+    if not moved:  # cannot happen under the lock; refuse rather than fork the chain (the atomic rolls back)
+        raise SealConflict("the audit chain head or its pending events changed during sealing")
+    return len(sealed)
 
 
 def seal_pending(*, wait: bool = True, batch_size: int = SEAL_BATCH_SIZE) -> int:
