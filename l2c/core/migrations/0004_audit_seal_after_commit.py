@@ -16,11 +16,15 @@ def number_existing_events(apps, schema_editor):
         if connection.vendor == "postgresql":
             # the append-only guard of the old schema refuses every UPDATE; post_migrate installs the new one
             cursor.execute("DROP TRIGGER IF EXISTS core_auditevent_append_only ON core_auditevent")
-        cursor.execute(
-            "UPDATE core_auditevent SET chain_seq = numbered.n FROM "
-            "(SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM core_auditevent) AS numbered "
-            "WHERE core_auditevent.id = numbered.id"
-        )
+            cursor.execute(
+                "UPDATE core_auditevent SET chain_seq = numbered.n FROM "
+                "(SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM core_auditevent) AS numbered "
+                "WHERE core_auditevent.id = numbered.id"
+            )
+        else:  # portable to any SQLite Django supports (UPDATE ... FROM needs 3.33)
+            ids = AuditEvent.objects.order_by("id").values_list("id", flat=True).iterator(chunk_size=10_000)
+            cursor.executemany("UPDATE core_auditevent SET chain_seq = %s WHERE id = %s",
+                               [(n, pk) for n, pk in enumerate(ids, start=1)])
     last = AuditEvent.objects.order_by("-id").first()
     head, created = AuditChainHead.objects.get_or_create(pk=1)
     head.seq = head.legacy_seq = AuditEvent.objects.count()

@@ -470,3 +470,19 @@ def test_update_records_only_changed_fields(db, admin_user):
 
 def test_snapshot_never_contains_password(db, admin_user):
     assert "password" not in audit.snapshot(admin_user)
+
+
+def test_a_sealer_that_finds_the_head_moved_seals_nothing(db, monkeypatch):
+    """The last guard against a fork: the head only moves from where the sealer read it, and only if every
+    event it chained was still unsealed; otherwise the whole round rolls back."""
+    _unsealed(3)
+    real_hash = audit._compute_hash
+
+    def hash_while_another_sealer_moves_the_head(*args, **kwargs):
+        AuditChainHead.objects.filter(pk=1).update(seq=7)
+        return real_hash(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "_compute_hash", hash_while_another_sealer_moves_the_head)
+    with pytest.raises(audit.SealConflict):
+        audit.seal_pending()
+    assert audit.unsealed_count() == 3
