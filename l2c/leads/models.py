@@ -405,6 +405,9 @@ class DuplicateMember(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"lead #{self.lead_id}" if self.lead_id else f"contact #{self.contact_id}"
+
 
 class DuplicatePair(models.Model):
     """Why two records of a group match: a score (0–100) and the reasons."""
@@ -421,3 +424,6 @@ class DuplicatePair(models.Model):
     class Meta:
         ordering = ["-score", "id"]
         indexes = [models.Index(fields=["a_kind", "a_id"]), models.Index(fields=["b_kind", "b_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.a_kind} #{self.a_id} ~ {self.b_kind} #{self.b_id} ({self.score})"
