@@ -7,6 +7,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "l2c.settings")
 
 
 @pytest.fixture(autouse=True)
+def _english_by_default():
+    """Each test starts in the default language: a request or test that switched to Chinese in this
+    thread must not change the next test's messages."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -260,6 +260,11 @@ def normalise_phone(value: str, default_region: str | None = None) -> str:
             raise PhoneInvalid(_("No country code, and no default region to read it in; start with +.")) from exc
         raise PhoneInvalid(_("Not a phone number.")) from exc
     if not phonenumbers.is_possible_number(number) or not phonenumbers.is_valid_number(number):
+        if not value.startswith("+") and region:
+            # The usual cause: a number from another country written without its +code.
+            raise PhoneInvalid(_("Not a valid phone number in %(region)s; numbers from other countries need "
+                                 "their +country code (or choose another default phone region).")
+                               % {"region": region})
         raise PhoneInvalid(_("Not a valid phone number for its country."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

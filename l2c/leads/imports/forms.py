@@ -38,7 +38,8 @@ class ImportOptionsForm(forms.Form):
                              initial=ImportMode.VALID_ROWS, widget=forms.RadioSelect)
     dry_run = forms.BooleanField(label=_("Dry run: check the file and report, write nothing"), required=False)
     default_region = forms.CharField(label=_("Default phone region"), required=False, max_length=2,
-                                     help_text=_("ISO country code for numbers without +country prefix, e.g. CN."),
+                                     help_text=_("ISO country code for numbers without +country prefix, e.g. CN. "
+                                                 "Empty: the row's country, else the site default."),
                                      widget=forms.TextInput(attrs={"placeholder": "CN", "class": "input-code"}))
     default_owner = forms.ModelChoiceField(label=_("Owner of the new leads"), required=False, queryset=None)
     default_campaign = forms.ModelChoiceField(label=_("Campaign"), required=False, queryset=None,
