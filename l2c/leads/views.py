@@ -96,6 +96,7 @@ def lead_detail(request, pk: int):
         "lead": lead,
         "duplicates": dedupe_selectors.duplicates_of(lead=lead, user=request.user)[:10] if request.user.is_sales else [],
         "events": history_rows(lead),
+        "touches": lead.touches.select_related("form", "campaign").order_by("-occurred_at", "-id")[:20],
         "next_statuses": [(s, LeadStatus(s).label) for s in allowed_status_changes(lead.status)
                           if s != LeadStatus.DISQUALIFIED],
         "can_disqualify": LeadStatus.DISQUALIFIED in allowed_status_changes(lead.status),
