@@ -38,6 +38,19 @@ class LeadForm(OwnerChoiceMixin, ServiceModelForm):
         self.fields["campaign"].queryset = Campaign.objects.restrict(user).order_by("name")
         self.fields["campaign"].empty_label = _("— none —")
         self.fields["source"].initial = LeadSource.MANUAL
+        if self.instance.pk is None:
+            self.fields["auto_assign"] = forms.BooleanField(
+                label=_("Let the assignment rules choose the owner"), required=False,
+                help_text=_("The owner above is then ignored; without a matching rule you keep the lead "
+                            "(managers: it waits in the unassigned queue)."))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("auto_assign"):
+            # the rules decide; a rep's required owner field must not block that choice
+            self.errors.pop("owner", None)
+            cleaned.pop("owner", None)
+        return cleaned
 
 
 class StatusForm(forms.Form):

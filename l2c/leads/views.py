@@ -74,7 +74,14 @@ def lead_create(request):
     form = LeadForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
-            lead = services.lead_create(actor=request.user, **form.cleaned_data)
+            values = dict(form.cleaned_data)
+            if values.pop("auto_assign", False):
+                from .assignment.services import lead_create_auto_assigned
+
+                values.pop("owner", None)
+                lead = lead_create_auto_assigned(actor=request.user, **values)
+            else:
+                lead = services.lead_create(actor=request.user, **values)
         except DomainError as exc:
             show_domain_error(form, exc)
         else:
