@@ -172,7 +172,6 @@ class WebForm(TimeStampedModel):
     is_active = models.BooleanField(_("active"), default=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
-    submission_count = models.PositiveIntegerField(_("submissions"), default=0)
 
     objects = WebFormQuerySet.as_manager()
 
