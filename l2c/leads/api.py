@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -169,23 +170,20 @@ def list_leads(request, filters: Query[LeadFilters]):
 @router.post("/leads", response={201: LeadOut})
 def create_lead(request, data: LeadIn):
     """Create a lead (owner: the caller unless given), with a Touch of kind "api" recording the capture."""
+    from .assignment.services import auto_assign_initial_owner, lead_route_new
     from .webforms.ratelimit import client_ip
 
     values = _lead_values(request, data)
     auto_assign = values.pop("auto_assign", False)
-    if auto_assign and values.get("owner") is not None:
-        raise ValidationFailed.single("owner", _("Give an owner or ask for auto-assignment, not both."),
-                                      "owner_and_auto")
-    values = services.lead_prepare(actor=request.auth, values=values)
-    lead = services.lead_capture(values=values, actor=request.auth, touch={
-        "kind": TouchKind.API, "source": values["source"], "campaign": values.get("campaign"),
-        "ip": client_ip(request) or None, "user_agent": request.headers.get("User-Agent", "")[:300]})
     if auto_assign:
-        from .assignment.services import route, routing_values
-
-        decision = route([routing_values(lead)])[0]
-        if decision.owner is not None and decision.owner.pk != lead.owner_id:
-            services.lead_assign(lead=lead, owner=decision.owner, actor=request.auth, rule=decision.rule)
+        values["owner"] = auto_assign_initial_owner(actor=request.auth, fields=values)
+    values = services.lead_prepare(actor=request.auth, values=values)
+    with transaction.atomic():  # the lead and its routing commit together
+        lead = services.lead_capture(values=values, actor=request.auth, touch={
+            "kind": TouchKind.API, "source": values["source"], "campaign": values.get("campaign"),
+            "ip": client_ip(request) or None, "user_agent": request.headers.get("User-Agent", "")[:300]})
+        if auto_assign:
+            lead = lead_route_new(lead=lead, actor=request.auth)
     return Status(201, selectors.lead_get(user=request.auth, pk=lead.pk))
 
 

@@ -284,25 +284,39 @@ def routing_values(lead: Lead) -> dict:
     return {"country": lead.country, "source": lead.source, "campaign": lead.campaign_id}
 
 
-@transaction.atomic
-def lead_create_auto_assigned(*, actor, last_name: str, first_name: str = "", **fields) -> Lead:
-    """Create a lead and let the rules choose its owner (the "auto-assign" choice of the lead form and
-    `POST /leads`). The lead is created like any other (`lead_create`, same validation and audit), then
-    handed over by the matching rule (a second audit event naming the rule). No rule matches: a manager's
-    or admin's lead waits in the unassigned queue, a rep's stays with the rep (a rep may not leave a
-    lead without an owner)."""
-    from ..services import lead_assign, lead_create
-
-    if "owner" in fields:
+def auto_assign_initial_owner(*, actor, fields: dict):
+    """The owner a lead is created with before the rules run: nobody for a manager, an admin or the
+    system (no matching rule → the unassigned queue), the rep themself for a rep (a rep may not leave a
+    lead without an owner). Refuses an explicit owner together with auto-assignment."""
+    if fields.get("owner") is not None:
         raise ValidationFailed.single("owner", _("Give an owner or ask for auto-assignment, not both."),
                                       "owner_and_auto")
     may_leave_unassigned = actor is None or getattr(actor, "is_admin", False) or getattr(actor, "is_manager", False)
-    lead = lead_create(actor=actor, last_name=last_name, first_name=first_name,
-                       owner=None if may_leave_unassigned else actor, **fields)
+    return None if may_leave_unassigned else actor
+
+
+def lead_route_new(*, lead: Lead, actor) -> Lead:
+    """Hand a lead just created for auto-assignment to the owner the rules choose (a second audit event
+    naming the rule); unchanged when no rule matches. Runs inside the creating transaction."""
+    from ..services import lead_assign
+
     decision = route([routing_values(lead)])[0]
     if decision.owner is not None and decision.owner.pk != lead.owner_id:
         lead = lead_assign(lead=lead, owner=decision.owner, actor=actor, rule=decision.rule)
     return lead
+
+
+@transaction.atomic
+def lead_create_auto_assigned(*, actor, last_name: str, first_name: str = "", **fields) -> Lead:
+    """Create a lead and let the rules choose its owner (the "auto-assign" choice of the lead form).
+    The lead is created like any other (`lead_create`, same validation and audit), then routed by
+    `lead_route_new`; see `auto_assign_initial_owner` for who holds it when no rule matches."""
+    from ..services import lead_create
+
+    owner = auto_assign_initial_owner(actor=actor, fields=fields)
+    fields.pop("owner", None)
+    lead = lead_create(actor=actor, last_name=last_name, first_name=first_name, owner=owner, **fields)
+    return lead_route_new(lead=lead, actor=actor)
 
 
 @transaction.atomic

@@ -24,3 +24,10 @@ def test_owner_and_auto_assign_together_is_refused(api_for, manager, rep):
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "owner"
     assert Lead.objects.count() == before
+
+
+def test_a_managers_lead_without_a_matching_rule_waits_unassigned(api_for, manager):
+    # the same rule as the lead form: a manager's auto-assigned lead goes to the unassigned queue
+    response = api_for(manager).post("/api/v1/leads", {"last_name": "Queue", "country": "GB", "auto_assign": True})
+    assert response.status_code == 201, response.content
+    assert Lead.objects.get(pk=response.json()["id"]).owner_id is None
