@@ -15,6 +15,10 @@ What it does, in order:
        api        POST /api/v1/leads          (bearer token, a unique lead as JSON per request)
        form       POST /f/<key>               (JSON, a unique lead per request, no log-in)
      each after a 3 s warm-up, and reports req/s, p50 and p99, and the ratio to the reference;
+     and two floors (bench/capture/floor.py, served only by this benchmark's settings module):
+       floor      POST /bench/floor/bare   parse the JSON, one INSERT into a bare table, commit
+       floor      POST /bench/floor/lead   parse the JSON, one INSERT into leads_lead, commit
+     the least any synchronous capture through this stack can cost (no auth, validation or audit);
   4. checks in the database that every 2xx answer left its lead, touch and audit event behind, and
      that the audit chain still verifies; stops gunicorn.
 
@@ -56,6 +60,9 @@ form = wf.webform_create(actor=admin, name="Bench form", owner=admin, thank_you_
     {"name": "first_name", "label": "", "required": False}, {"name": "last_name", "label": "", "required": True},
     {"name": "email", "label": "", "required": True}, {"name": "company", "label": "", "required": False},
     {"name": "country", "label": "", "required": False}])
+from django.db import connection
+with connection.cursor() as cursor:  # the floor endpoint's bare table (bench/capture/floor.py)
+    cursor.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, email text, last_name text, company text)")
 print("BENCH_SETUP " + json.dumps({"token": token, "key": form.key}))
 """
 
@@ -77,7 +84,7 @@ print("BENCH_VERIFY " + json.dumps({
 def _env(var_dir: Path) -> dict:
     env = dict(os.environ)
     env.update({
-        "DJANGO_SETTINGS_MODULE": "l2c.settings", "DATABASE_URL": PG_URL, "SECRET_KEY": "bench-" + "x" * 50,
+        "DJANGO_SETTINGS_MODULE": "bench.capture.floor_settings", "DATABASE_URL": PG_URL, "SECRET_KEY": "bench-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "L2C_VAR_DIR": str(var_dir), "DB_CONN_MAX_AGE": "600",
         "L2C_WEBFORM_RATE_PER_MINUTE": HUGE, "L2C_WEBFORM_RATE_PER_HOUR": HUGE, "LOG_LEVEL": "WARNING",
     })
@@ -209,6 +216,8 @@ def main() -> int:
             ("reference: GET /healthz", base + "/healthz", None, {}),
             ("POST /api/v1/leads", base + "/api/v1/leads", LUA, {"BENCH_TOKEN": setup["token"]}),
             ("POST /f/<key> (JSON)", f"{base}/f/{setup['key']}", LUA, {"BENCH_TOKEN": ""}),
+            ("floor: one INSERT into a bare table", base + "/bench/floor/bare", LUA, {"BENCH_TOKEN": ""}),
+            ("floor: one INSERT into leads_lead", base + "/bench/floor/lead", LUA, {"BENCH_TOKEN": ""}),
         ]
         for run, (label, url, script, extra) in enumerate(targets):
             wrk_env = {**os.environ, **extra}
