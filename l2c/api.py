@@ -341,6 +341,7 @@ def document_problems(schema: dict) -> dict:
 
 
 def _register_routers() -> None:
+    from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
     from l2c.leads.api import router as leads_router
@@ -349,6 +350,8 @@ def _register_routers() -> None:
     from l2c.leads.imports.api import router as imports_router
     from l2c.leads.webforms.api import router as webforms_router
     from l2c.pipeline.api import router as pipeline_router
+    from l2c.quoting.api import router as quotes_router
+    from l2c.quoting.api_catalogue import router as catalogue_router
 
     api.add_router("/", identity_router)
     api.add_router("/", customers_router)
@@ -359,6 +362,9 @@ def _register_routers() -> None:
     api.add_router("/", assignment_router)
     api.add_router("/", leads_router)
     api.add_router("/", pipeline_router)
+    api.add_router("/", catalogue_router)
+    api.add_router("/", quotes_router)
+    api.add_router("/", contracts_router)
 
 
 _register_routers()

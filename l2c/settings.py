@@ -96,6 +96,9 @@ INSTALLED_APPS = [
     "l2c.customers",
     "l2c.leads",
     "l2c.pipeline",
+    "l2c.quoting",
+    "l2c.contracts",
+    "l2c.portal",
     "l2c.analytics",
     "l2c.demo",
 ]

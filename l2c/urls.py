@@ -12,5 +12,8 @@ urlpatterns = [
     path("", include("l2c.customers.urls")),
     path("", include("l2c.leads.urls")),
     path("", include("l2c.pipeline.urls")),
+    path("", include("l2c.quoting.urls")),
+    path("", include("l2c.contracts.urls")),
+    path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]

@@ -8,6 +8,9 @@ _NAV_SECTIONS = [
     ("/opportunities/", "opportunities"), ("/pipeline/", "pipeline"), ("/activities/", "activities"),
     ("/campaigns/", "campaigns"), ("/settings/assignment/", "assignment"), ("/settings/users/", "users"),
     ("/settings/teams/", "teams"), ("/settings/stages/", "stages"), ("/settings/tokens/", "tokens"),
+    ("/products/", "products"), ("/price-books/", "products"), ("/quotes/", "quotes"), ("/approvals/", "approvals"),
+    ("/contracts/", "contracts"), ("/settings/tax-rates/", "tax_rates"), ("/settings/approval-rules/", "approval_rules"),
+    ("/settings/templates/", "templates"), ("/settings/company/", "company"),
 ]
 _NAV_SECTIONS.sort(key=lambda item: len(item[0]), reverse=True)
 

@@ -92,3 +92,50 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} [{self.key}]"
+
+
+class NumberSequence(models.Model):
+    """The last number handed out in a document series and year (quotes, contracts, invoices).
+
+    `core.numbering.next_number` takes the row with SELECT … FOR UPDATE inside the caller's
+    transaction: numbers are unique and gapless (a rolled-back transaction gives its number back).
+    """
+
+    series = models.CharField(max_length=20)
+    year = models.PositiveSmallIntegerField()
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="number_sequence_unique_series_year")]
+
+    def __str__(self) -> str:
+        return f"{self.series}-{self.year}: {self.last_value}"
+
+
+class CompanyProfile(models.Model):
+    """The company using L2C (one row): what its documents print and the currency its books are in."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    name = models.CharField(_("company name"), max_length=200, default="L2C Demo Ltd")
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    address = models.TextField(_("address"), blank=True)
+    country = models.CharField(_("country"), max_length=2, default="CN")
+    tax_id = models.CharField(_("tax ID"), max_length=60, blank=True)
+    email = models.EmailField(_("e-mail"), blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    website = models.CharField(_("website"), max_length=200, blank=True)
+    currency = models.CharField(_("company currency"), max_length=3, default="CNY")
+    logo = models.BinaryField(_("logo"), blank=True, null=True, editable=True)  # PNG, JPEG or SVG bytes
+    logo_type = models.CharField(max_length=40, blank=True)  # its MIME type
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("company profile")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def get(cls) -> CompanyProfile:
+        profile, _created = cls.objects.get_or_create(pk=1)
+        return profile

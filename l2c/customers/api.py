@@ -85,6 +85,7 @@ class AccountOut(Schema):
     region: str
     postal_code: str
     country: str
+    segment: str
     description: str
     owner: UserRef | None
     contacts_count: int | None = None
@@ -112,6 +113,7 @@ class AccountIn(StrictSchema):
     region: str = Field("", max_length=_a("region"))
     postal_code: str = Field("", max_length=_a("postal_code"))
     country: str = Field("", max_length=_a("country"))
+    segment: str = Field("", max_length=_a("segment"), description="Customer segment; picks the quote's price book")
     description: str = Field("", max_length=20000)
     owner: int | None = Field(None, description="User id; defaults to the caller. null: no owner.")
 
@@ -128,6 +130,7 @@ class AccountPatch(StrictSchema):
     region: str | None = Field(None, max_length=_a("region"))
     postal_code: str | None = Field(None, max_length=_a("postal_code"))
     country: str | None = Field(None, max_length=_a("country"))
+    segment: str | None = Field(None, max_length=_a("segment"))
     description: str | None = Field(None, max_length=20000)
     owner: int | None = None
 

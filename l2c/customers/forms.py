@@ -40,7 +40,7 @@ class OwnerChoiceMixin:
 class AccountForm(OwnerChoiceMixin, ServiceModelForm):
     class Meta:
         model = Account
-        fields = ["name", "website", "domain", "industry", "size", "phone", "street", "city", "region",
+        fields = ["name", "website", "domain", "industry", "size", "segment", "phone", "street", "city", "region",
                   "postal_code", "country", "owner", "description"]
         widgets = {"country": forms.TextInput(attrs={"placeholder": "CN", "size": 2, "autocapitalize": "characters"}),
                    "website": forms.TextInput(attrs={"placeholder": "https://example.com"})}

@@ -38,6 +38,8 @@ class Account(TimeStampedModel):
     country = models.CharField(_("country"), max_length=2, blank=True, help_text=_("ISO 3166-1 alpha-2, e.g. CN, US, GB"))
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="accounts")
+    # customer segment (e.g. "enterprise", "smb", "education"): picks the price book of a quote
+    segment = models.CharField(_("segment"), max_length=40, blank=True, db_index=True)
     description = models.TextField(_("description"), blank=True)
 
     objects = AccountQuerySet.as_manager()

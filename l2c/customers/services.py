@@ -23,12 +23,12 @@ from l2c.core.validation import (
 from .models import Account, CompanySize, Contact
 
 ACCOUNT_FIELDS = ("name", "website", "domain", "industry", "size", "phone", "street", "city", "region",
-                  "postal_code", "country", "owner", "description")
+                  "postal_code", "country", "segment", "owner", "description")
 # Default for `owner` on create: the acting user (pass owner=None for no owner).
 ACTOR = object()
 CONTACT_FIELDS = ("account", "first_name", "last_name", "title", "email", "phone", "mobile", "country", "owner")
 _STRIPPED = {"name", "website", "domain", "industry", "phone", "street", "city", "region", "postal_code",
-             "country", "first_name", "last_name", "title", "email", "mobile"}
+             "country", "segment", "first_name", "last_name", "title", "email", "mobile"}
 
 
 def require_customer_writer(actor) -> None:
@@ -73,12 +73,13 @@ def _account_errors(values: dict, actor, *, creating: bool) -> list[FieldError]:
 @transaction.atomic
 def account_create(*, actor, name: str, website: str = "", domain: str = "", industry: str = "", size: str = "",
                    phone: str = "", street: str = "", city: str = "", region: str = "", postal_code: str = "",
-                   country: str = "", description: str = "", owner=ACTOR) -> Account:
+                   country: str = "", segment: str = "", description: str = "", owner=ACTOR) -> Account:
     """Create an account. `owner` defaults to the actor; pass `owner=None` for no owner."""
     require_customer_writer(actor)
     values = _clean_strings(dict(
         name=name, website=website, domain=domain, industry=industry, size=size, phone=phone, street=street,
-        city=city, region=region, postal_code=postal_code, country=country, description=description or "",
+        city=city, region=region, postal_code=postal_code, country=country, segment=segment,
+        description=description or "",
         owner=actor if owner is ACTOR else owner,
     ))
     if not values["domain"] and values["website"]:
