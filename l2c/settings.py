@@ -13,6 +13,9 @@ Variables (all optional for the embedded default):
   L2C_VAR_DIR         where the embedded database, secret and broker live (default ./var)
   CACHE_URL           redis://… (production) or unset: a table in the database (shared by all processes)
   L2C_WEBFORM_RATE_PER_MINUTE, L2C_WEBFORM_RATE_PER_HOUR, L2C_WEBFORM_MAX_BYTES  public form limits
+  L2C_BASE_URL        the server's public address, for portal links in e-mails (default http://127.0.0.1:8000)
+  L2C_PORTAL_LINK_DAYS  validity of a quote's portal link (default 30)
+  L2C_SIGNING_PKCS12, L2C_SIGNING_PASSWORD  the company's signing certificate (default: self-signed, generated once)
 """
 
 from __future__ import annotations
@@ -301,6 +304,14 @@ L2C_WEBFORM_MAX_BYTES = env_int("L2C_WEBFORM_MAX_BYTES", 20 * 1024)
 
 # --- L2C ------------------------------------------------------------------
 L2C_COMPANY_CURRENCY = os.environ.get("L2C_COMPANY_CURRENCY", "USD")
+# The address customers reach this server at: portal links in e-mails are built from it.
+L2C_BASE_URL = os.environ.get("L2C_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How long a portal link sent with a quote stays valid (days).
+L2C_PORTAL_LINK_DAYS = env_int("L2C_PORTAL_LINK_DAYS", 30)
+# The company's signing certificate for signed PDFs (PKCS#12); empty: a self-signed one is generated
+# once into <L2C_VAR_DIR>/signing/ on first use.
+L2C_SIGNING_PKCS12 = os.environ.get("L2C_SIGNING_PKCS12", "")
+L2C_SIGNING_PASSWORD = os.environ.get("L2C_SIGNING_PASSWORD", "")
 L2C_DEFAULT_PHONE_REGION = os.environ.get("L2C_DEFAULT_PHONE_REGION", "US")
 L2C_PAGE_SIZE = 25
 # Largest import file taken from the UI or API (the CLI reads any size; files are streamed, never loaded whole).

@@ -137,5 +137,5 @@ class CompanyProfile(models.Model):
 
     @classmethod
     def get(cls) -> CompanyProfile:
-        profile, _created = cls.objects.get_or_create(pk=1)
+        profile, _created = cls.objects.get_or_create(pk=1, defaults={"currency": settings.L2C_COMPANY_CURRENCY})
         return profile
