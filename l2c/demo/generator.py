@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from l2c.core import audit
 from l2c.customers.models import Account, Contact
+from l2c.demo.catalogue import ensure_catalogue
 from l2c.identity import services as identity_services
 from l2c.identity.models import Team, User
 from l2c.leads.models import Campaign, Lead
@@ -282,6 +283,7 @@ class DemoBuilder:
             phone=P.phone_number(self.rng, country.phone), street=self.rng.choice(streets), city=person["city"],
             region=person["region"], postal_code=self._postal_code(country, person["postal_prefix"]),
             country=country.code, owner=owner, created_at=created_at, updated_at=created_at,
+            segment="enterprise" if person["size"] in ("1001-5000", "5000+") else "smb",
         )
         chunk.accounts.append(account)
         return account
@@ -600,6 +602,7 @@ def generate(*, leads: int = 400, seed: int = 1, chunk_size: int = CHUNK_LEADS,
         users = ensure_teams_and_users()
         stages = ensure_stages()
         campaigns = ensure_campaigns(timezone.localdate(now), users["manager"])
+        ensure_catalogue()
     if not stages:
         raise ValueError("there are no active pipeline stages")
     builder = DemoBuilder(seed=seed, users=users, stages=stages, campaigns=campaigns, now=now)
