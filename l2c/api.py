@@ -352,6 +352,7 @@ def _register_routers() -> None:
     from l2c.pipeline.api import router as pipeline_router
     from l2c.quoting.api import router as quotes_router
     from l2c.quoting.api_catalogue import router as catalogue_router
+    from l2c.quoting.api_documents import router as documents_router
 
     api.add_router("/", identity_router)
     api.add_router("/", customers_router)
@@ -364,6 +365,7 @@ def _register_routers() -> None:
     api.add_router("/", pipeline_router)
     api.add_router("/", catalogue_router)
     api.add_router("/", quotes_router)
+    api.add_router("/", documents_router)
     api.add_router("/", contracts_router)
 
 

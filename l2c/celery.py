@@ -18,5 +18,8 @@ BEAT_SCHEDULE: dict = {
     # audit events are sealed right after their commit; this catches any a crash left unsealed
     "audit-seal-leftovers": {"task": "l2c.core.tasks.seal_audit_chain", "schedule": 60.0},
     "leads-find-duplicates-nightly": {"task": "l2c.leads.dedupe.tasks.find_duplicates", "schedule": 24 * 3600.0},
+    "quotes-expire-hourly": {"task": "l2c.quoting.tasks.expire_quotes", "schedule": 3600.0},
+    # contracts past their end expire; renewals start N days before the end of auto-renew contracts
+    "contracts-daily": {"task": "l2c.contracts.tasks.contracts_daily", "schedule": 24 * 3600.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -311,6 +311,11 @@ L2C_PORTAL_LINK_DAYS = env_int("L2C_PORTAL_LINK_DAYS", 30)
 # The company's signing certificate for signed PDFs (PKCS#12); empty: a self-signed one is generated
 # once into <L2C_VAR_DIR>/signing/ on first use.
 L2C_SIGNING_PKCS12 = os.environ.get("L2C_SIGNING_PKCS12", "")
+# The customer portal's per-IP limits on sign/decline posts, and how many days before the end of an
+# auto-renew contract its renewal opportunity and quote are created.
+L2C_PORTAL_RATE_PER_MINUTE = env_int("L2C_PORTAL_RATE_PER_MINUTE", 10)
+L2C_PORTAL_RATE_PER_HOUR = env_int("L2C_PORTAL_RATE_PER_HOUR", 60)
+L2C_RENEWAL_LEAD_DAYS = env_int("L2C_RENEWAL_LEAD_DAYS", 30)
 L2C_SIGNING_PASSWORD = os.environ.get("L2C_SIGNING_PASSWORD", "")
 L2C_DEFAULT_PHONE_REGION = os.environ.get("L2C_DEFAULT_PHONE_REGION", "US")
 L2C_PAGE_SIZE = 25

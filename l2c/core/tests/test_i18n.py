@@ -138,7 +138,7 @@ def test_the_compiled_catalogue_is_in_the_tree_and_matches_the_po(po_entries):
 
 # Text that is deliberately not translated: language autonyms on the log-in page and the UTM parameter
 # names (a technical notation that marketers use as is in every language).
-NOT_TRANSLATED = {"English", "UTM", "source=", "medium=", "campaign=", "term=", "content="}
+NOT_TRANSLATED = {"English", "EN", "UTM", "source=", "medium=", "campaign=", "term=", "content="}
 TEXT_ATTRIBUTES = re.compile(r'\b(placeholder|title|aria-label|alt|data-confirm|data-error-text)="([^"]*)"')
 
 
@@ -146,7 +146,7 @@ def _untranslated_literals(source: str) -> list[str]:
     text = re.sub(r"{#.*?#}", "", source, flags=re.S)
     text = re.sub(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}", "", text, flags=re.S)
     text = re.sub(r"{%\s*blocktrans(?:late)?\b.*?{%\s*endblocktrans(?:late)?\s*%}", "", text, flags=re.S)
-    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    text = re.sub(r"<(script|style|code)\b.*?</\1>", "", text, flags=re.S)  # code: names, not words
     found = []
     for name, value in TEXT_ATTRIBUTES.findall(text):
         literal = re.sub(r"{%.*?%}|{{.*?}}", "", value).strip()
