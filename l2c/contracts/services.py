@@ -355,6 +355,8 @@ def _sign_quote(*, link, signer_name, signer_email, consent, drawn_signature, ip
         "quote_number": quote.number, "quote_version": quote.version, "events": events_list,
         "drawn_signature": drawn_signature,
     }
+    record_portal_event(quote=quote, event="consented", link=link, ip=ip, user_agent=user_agent,
+                        actor_label=_portal_label(name), consent_version=CONSENT_VERSION)
     signed_pdf = signing.sign_document(pdf, record=record)
     signature = Signature.objects.create(
         quote=quote, portal_link=link, signer_name=name, signer_email=email, signer_title=title,

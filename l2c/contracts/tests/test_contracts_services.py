@@ -113,6 +113,7 @@ def test_signing_creates_the_contract_with_frozen_lines_and_wins_the_deal(rep, p
     assert AuditEvent.objects.filter(object_type="contracts.contract", object_id=str(contract.pk),
                                      action="create").exists()
     assert portal_events(quote, "signed").exists()
+    assert portal_events(quote, "consented").get().changes["consent_version"] == [None, services.CONSENT_VERSION]
     names = [name for name, _payload in published]
     assert "quote.signed" in names and "contract.created" in names and "opportunity.won" in names
     # the signer's copy
