@@ -64,3 +64,52 @@ def ensure_catalogue() -> dict[str, int]:
                 PriceTier(entry=entry, min_quantity=Decimal(q), unit_price=(price * Decimal(share)).quantize(
                     Decimal("1") if currency == "CNY" else Decimal("0.01"))) for q, share in tiers)
     return created
+
+
+def ensure_demo_quotes(users: dict) -> int:
+    """A few quotes on the demo reps' open deals, made through the quote services like a rep would: a draft,
+    one waiting for the manager's approval (20 % off) and an approved one ready to send. Only into a
+    database without quotes; returns how many were created."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from l2c.pipeline.models import Opportunity
+    from l2c.quoting.models import Quote
+    from l2c.quoting.services import approvals as approval_services
+    from l2c.quoting.services import quotes as quote_services
+
+    if Quote.objects.exists():
+        return 0
+    created = 0
+    today = timezone.localdate()
+    start = today.replace(day=1) + dt.timedelta(days=32)
+    start = start.replace(day=1)
+    end = start.replace(year=start.year + 1) - dt.timedelta(days=1)
+    plans = [("draft", "0"), ("pending", "20"), ("approved", "5")]
+    for username in ("rep", "rep2"):
+        rep = users.get(username)
+        if rep is None:
+            continue
+        deals = (Opportunity.objects.filter(owner=rep, stage__is_won=False, stage__is_lost=False,
+                                            currency__in=("USD", "CNY", "EUR"))
+                 .select_related("account").order_by("expected_close_date", "id")[:len(plans)])
+        for opportunity, (plan, discount) in zip(deals, plans, strict=False):
+            with transaction.atomic():
+                quote = quote_services.quote_create(actor=rep, opportunity=opportunity, contract_start=start,
+                                                    contract_term_months=12, auto_renew=True)
+                seats = Product.objects.get(sku="L2C-CRM-SEAT")
+                quote_services.line_add(actor=rep, quote=quote, product=seats, quantity=Decimal("60"),
+                                        service_start=start, service_end=end,
+                                        section="Subscriptions")
+                quote_services.line_add(actor=rep, quote=quote, product=Product.objects.get(sku="SVC-IMPL"),
+                                        section="Services")
+                quote_services.line_add(actor=rep, quote=quote, product=Product.objects.get(sku="SVC-TRAIN"),
+                                        quantity=Decimal("2"), optional=True, section="Services")
+                if discount != "0":
+                    quote_services.quote_update(actor=rep, quote=Quote.objects.get(pk=quote.pk),
+                                                header_discount_percent=Decimal(discount))
+                if plan != "draft":
+                    approval_services.quote_submit(actor=rep, quote=Quote.objects.get(pk=quote.pk))
+            created += 1
+    return created

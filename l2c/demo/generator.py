@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from l2c.core import audit
 from l2c.customers.models import Account, Contact
-from l2c.demo.catalogue import ensure_catalogue
+from l2c.demo.catalogue import ensure_catalogue, ensure_demo_quotes
 from l2c.identity import services as identity_services
 from l2c.identity.models import Team, User
 from l2c.leads.models import Campaign, Lead
@@ -621,5 +621,7 @@ def generate(*, leads: int = 400, seed: int = 1, chunk_size: int = CHUNK_LEADS,
             first = False
             if progress is not None:
                 progress(done, leads)
+    if leads:
+        ensure_demo_quotes(users)
     result.seconds = time.perf_counter() - started
     return result

@@ -29,3 +29,17 @@ def test_seat_prices_are_volume_tiers_and_enterprise_gets_its_discount():
     assert enterprise.list_price == Decimal("570")
     assert PriceBook.objects.get(name="Enterprise CNY").segment == "enterprise"
     assert PriceBookEntry.objects.get(price_book__name="Standard CNY", product__sku="HW-SCANNER").list_price == 1743
+
+
+def test_the_demo_has_quotes_in_each_state_made_through_the_services():
+    from l2c.demo.generator import generate
+    from l2c.quoting.models import Quote
+
+    generate(leads=300, seed=1)
+    quotes = Quote.objects.select_related("owner")
+    assert {q.owner.username for q in quotes} == {"rep", "rep2"}
+    assert {q.status for q in quotes} == {"draft", "pending_approval", "approved"}
+    waiting = quotes.filter(status="pending_approval").first()
+    assert waiting.approvals.get().reason.startswith("Overall discount 20.00 %")
+    assert all(q.lines.count() == 3 and q.gross_total > 0 for q in quotes)
+    assert all(q.opportunity.amount == q.net_total.quantize(Decimal("0.01")) for q in quotes if q.is_primary)
