@@ -349,6 +349,8 @@ def _register_routers() -> None:
     from l2c.leads.dedupe.api import router as dedupe_router
     from l2c.leads.imports.api import router as imports_router
     from l2c.leads.webforms.api import router as webforms_router
+    from l2c.ledger.api import router as ledger_router
+    from l2c.orders.api import router as orders_router
     from l2c.pipeline.api import router as pipeline_router
     from l2c.quoting.api import router as quotes_router
     from l2c.quoting.api_catalogue import router as catalogue_router
@@ -367,6 +369,8 @@ def _register_routers() -> None:
     api.add_router("/", quotes_router)
     api.add_router("/", documents_router)
     api.add_router("/", contracts_router)
+    api.add_router("/", orders_router)
+    api.add_router("/ledger/", ledger_router)
 
 
 _register_routers()

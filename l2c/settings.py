@@ -101,6 +101,8 @@ INSTALLED_APPS = [
     "l2c.pipeline",
     "l2c.quoting",
     "l2c.contracts",
+    "l2c.orders",
+    "l2c.ledger",
     "l2c.portal",
     "l2c.analytics",
     "l2c.demo",

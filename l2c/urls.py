@@ -14,6 +14,8 @@ urlpatterns = [
     path("", include("l2c.pipeline.urls")),
     path("", include("l2c.quoting.urls")),
     path("", include("l2c.contracts.urls")),
+    path("", include("l2c.orders.urls")),
+    path("", include("l2c.ledger.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]
