@@ -341,6 +341,7 @@ def document_problems(schema: dict) -> dict:
 
 
 def _register_routers() -> None:
+    from l2c.billing.api import router as billing_router
     from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
@@ -371,6 +372,7 @@ def _register_routers() -> None:
     api.add_router("/", contracts_router)
     api.add_router("/", orders_router)
     api.add_router("/ledger/", ledger_router)
+    api.add_router("/", billing_router)
 
 
 _register_routers()

@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "l2c.contracts",
     "l2c.orders",
     "l2c.ledger",
+    "l2c.billing",
     "l2c.portal",
     "l2c.analytics",
     "l2c.demo",

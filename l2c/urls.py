@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("l2c.contracts.urls")),
     path("", include("l2c.orders.urls")),
     path("", include("l2c.ledger.urls")),
+    path("", include("l2c.billing.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]
