@@ -35,7 +35,8 @@ def processes_with(marker: str) -> list[int]:
 
 
 def get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local test server
+    # generous: a worker's first request imports every app and compiles templates, slow on a loaded CI machine
+    with urllib.request.urlopen(url, timeout=45) as response:  # noqa: S310 - local test server
         return response.status, response.read()
 
 
