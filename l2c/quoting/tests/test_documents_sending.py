@@ -51,6 +51,10 @@ class Inbox:
 def smtp(settings):
     from aiosmtpd.controller import Controller
 
+    import logging
+
+    # aiosmtpd logs each connection at INFO from its own thread, which outlives pytest's captured stream
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
