@@ -49,9 +49,9 @@ class Inbox:
 
 @pytest.fixture
 def smtp(settings):
-    from aiosmtpd.controller import Controller
-
     import logging
+
+    from aiosmtpd.controller import Controller
 
     # aiosmtpd logs each connection at INFO from its own thread, which outlives pytest's captured stream
     logging.getLogger("mail.log").setLevel(logging.WARNING)
