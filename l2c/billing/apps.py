@@ -6,3 +6,16 @@ class BillingConfig(AppConfig):
     name = "l2c.billing"
     label = "billing"
     verbose_name = _("Billing")
+
+    def ready(self):
+        from l2c.core.events import register_event
+
+        register_event("invoice.posted", "An invoice was numbered and booked. Payload: invoice_id, number, "
+                       "account_id, currency, gross_total, due_date.")
+        register_event("invoice.status_changed", "A posted invoice's status followed a payment, credit note or "
+                       "write-off (partially_paid, paid, written_off, void). Payload: invoice_id, number, "
+                       "from_status, to_status.")
+        register_event("payment.recorded", "A customer payment was recorded. Payload: payment_id, number, "
+                       "account_id, currency, amount, unapplied_amount.")
+        register_event("credit_note.posted", "A credit note was numbered and booked. Payload: credit_note_id, "
+                       "number, invoice_id, gross_total, currency.")

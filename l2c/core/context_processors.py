@@ -11,6 +11,8 @@ _NAV_SECTIONS = [
     ("/products/", "products"), ("/price-books/", "products"), ("/quotes/", "quotes"), ("/approvals/", "approvals"),
     ("/contracts/", "contracts"), ("/settings/tax-rates/", "tax_rates"), ("/settings/approval-rules/", "approval_rules"),
     ("/settings/templates/", "templates"), ("/settings/company/", "company"),
+    ("/orders/", "orders"), ("/billing/", "billing"), ("/invoices/", "invoices"), ("/payments/", "payments"),
+    ("/reports/ar-aging/", "ar-aging"), ("/ledger/", "ledger"),
 ]
 _NAV_SECTIONS.sort(key=lambda item: len(item[0]), reverse=True)
 
