@@ -341,7 +341,9 @@ def document_problems(schema: dict) -> dict:
 
 
 def _register_routers() -> None:
+    from l2c.banking.api import router as banking_router
     from l2c.billing.api import router as billing_router
+    from l2c.collections.api import router as collections_router
     from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
@@ -373,6 +375,8 @@ def _register_routers() -> None:
     api.add_router("/", orders_router)
     api.add_router("/ledger/", ledger_router)
     api.add_router("/", billing_router)
+    api.add_router("/", banking_router)
+    api.add_router("/", collections_router)
 
 
 _register_routers()

@@ -104,6 +104,8 @@ INSTALLED_APPS = [
     "l2c.orders",
     "l2c.ledger",
     "l2c.billing",
+    "l2c.banking",
+    "l2c.collections",
     "l2c.portal",
     "l2c.analytics",
     "l2c.demo",

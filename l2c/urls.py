@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("l2c.orders.urls")),
     path("", include("l2c.ledger.urls")),
     path("", include("l2c.billing.urls")),
+    path("", include("l2c.banking.urls")),
+    path("", include("l2c.collections.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]
