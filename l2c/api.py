@@ -343,7 +343,6 @@ def document_problems(schema: dict) -> dict:
 def _register_routers() -> None:
     from l2c.banking.api import router as banking_router
     from l2c.billing.api import router as billing_router
-    from l2c.collections.api import router as collections_router
     from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
@@ -358,6 +357,7 @@ def _register_routers() -> None:
     from l2c.quoting.api import router as quotes_router
     from l2c.quoting.api_catalogue import router as catalogue_router
     from l2c.quoting.api_documents import router as documents_router
+    from l2c.receivables.api import router as receivables_router
 
     api.add_router("/", identity_router)
     api.add_router("/", customers_router)
@@ -376,7 +376,7 @@ def _register_routers() -> None:
     api.add_router("/ledger/", ledger_router)
     api.add_router("/", billing_router)
     api.add_router("/", banking_router)
-    api.add_router("/", collections_router)
+    api.add_router("/", receivables_router)
 
 
 _register_routers()

@@ -105,7 +105,7 @@ INSTALLED_APPS = [
     "l2c.ledger",
     "l2c.billing",
     "l2c.banking",
-    "l2c.collections",
+    "l2c.receivables",
     "l2c.portal",
     "l2c.analytics",
     "l2c.demo",

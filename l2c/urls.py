@@ -18,7 +18,7 @@ urlpatterns = [
     path("", include("l2c.ledger.urls")),
     path("", include("l2c.billing.urls")),
     path("", include("l2c.banking.urls")),
-    path("", include("l2c.collections.urls")),
+    path("", include("l2c.receivables.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]
