@@ -52,7 +52,7 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
         server = subprocess.Popen([*l2c, "serve", "--port", str(port), "--workers", "1"], env=env, cwd=tmp_path,
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # serve migrates, collects and compresses static files first
         while "L2C is running" not in log_path.read_text():
             assert server.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
@@ -68,7 +68,7 @@ def test_serve_runs_web_and_worker_and_stops_cleanly(tmp_path):
         subprocess.run([*l2c, "shell", "-c",
                         "from l2c.core.tasks import verify_audit_chain; verify_audit_chain.delay()"],
                        env=env, check=True, cwd=tmp_path)
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 120
         while "verify_audit_chain" not in log_path.read_text() or "succeeded" not in log_path.read_text():
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.3)
