@@ -343,6 +343,7 @@ def document_problems(schema: dict) -> dict:
 def _register_routers() -> None:
     from l2c.banking.api import router as banking_router
     from l2c.billing.api import router as billing_router
+    from l2c.billing.api_runs import router as billing_runs_router
     from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
     from l2c.identity.api import router as identity_router
@@ -375,6 +376,7 @@ def _register_routers() -> None:
     api.add_router("/", orders_router)
     api.add_router("/ledger/", ledger_router)
     api.add_router("/", billing_router)
+    api.add_router("/", billing_runs_router)
     api.add_router("/", banking_router)
     api.add_router("/", receivables_router)
 

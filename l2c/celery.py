@@ -21,5 +21,7 @@ BEAT_SCHEDULE: dict = {
     "quotes-expire-hourly": {"task": "l2c.quoting.tasks.expire_quotes", "schedule": 3600.0},
     # contracts past their end expire; renewals start N days before the end of auto-renew contracts
     "contracts-daily": {"task": "l2c.contracts.tasks.contracts_daily", "schedule": 24 * 3600.0},
+    # invoices every schedule item that is due (subscriptions in advance, deposits, fulfilled lines)
+    "billing-run-daily": {"task": "l2c.billing.tasks.billing_run", "schedule": 24 * 3600.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -8,7 +8,9 @@ class BillingConfig(AppConfig):
     verbose_name = _("Billing")
 
     def ready(self):
-        from l2c.core.events import register_event
+        from l2c.core.events import register_event, subscribe
+
+        from . import schedules
 
         register_event("invoice.posted", "An invoice was numbered and booked. Payload: invoice_id, number, "
                        "account_id, currency, gross_total, due_date.")
@@ -19,3 +21,5 @@ class BillingConfig(AppConfig):
                        "account_id, currency, amount, unapplied_amount.")
         register_event("credit_note.posted", "A credit note was numbered and booked. Payload: credit_note_id, "
                        "number, invoice_id, gross_total, currency.")
+        subscribe("contract.created", schedules.on_contract_created)  # the contract's billing schedule
+        subscribe("order.line_fulfilled", schedules.on_line_fulfilled)  # fulfilled lines fall due

@@ -271,3 +271,70 @@ class WriteOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id}: {self.amount}"
+
+
+class ScheduleItemKind(models.TextChoices):
+    DEPOSIT = "deposit", _("Deposit")  # a percentage of the line at the contract start
+    UPFRONT = "upfront", _("Upfront")  # billed at the contract start (upfront terms)
+    FULFILMENT = "fulfilment", _("On fulfilment")  # billed when (part of) the line is shipped or delivered
+    MILESTONE = "milestone", _("On milestone")  # billed when a milestone of the line is completed
+    RECURRING = "recurring", _("Recurring")  # one service period of a subscription, billed in advance
+
+
+class ScheduleItemStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")  # not invoiced yet (due on its date, or waiting for fulfilment)
+    INVOICED = "invoiced", _("Invoiced")  # on an invoice made by the billing run
+
+
+class BillingSchedule(TimeStampedModel):
+    """The billing plan of one contract: which part of each line is invoiced when."""
+
+    contract = models.OneToOneField("contracts.Contract", verbose_name=_("contract"), on_delete=models.PROTECT,
+                                    related_name="billing_schedule")
+    deposit_percent = models.DecimalField(_("deposit (%)"), default=0, **PERCENT)
+
+    class Meta:
+        verbose_name = _("billing schedule")
+        verbose_name_plural = _("billing schedules")
+
+    def __str__(self) -> str:
+        return str(self.contract)
+
+
+class BillingScheduleItem(models.Model):
+    """One part of a contract line to invoice: on a due date, or (due date empty) when it is fulfilled."""
+
+    schedule = models.ForeignKey(BillingSchedule, on_delete=models.CASCADE, related_name="items")
+    contract = models.ForeignKey("contracts.Contract", on_delete=models.PROTECT, related_name="+")
+    contract_line = models.ForeignKey("contracts.ContractLine", on_delete=models.PROTECT,
+                                      related_name="billing_items")
+    kind = models.CharField(_("type"), max_length=20, choices=ScheduleItemKind.choices)
+    status = models.CharField(_("status"), max_length=20, choices=ScheduleItemStatus.choices,
+                              default=ScheduleItemStatus.PLANNED)
+    due_date = models.DateField(_("due date"), null=True, blank=True)  # None: waits for fulfilment
+    period_start = models.DateField(_("period start"), null=True, blank=True)
+    period_end = models.DateField(_("period end"), null=True, blank=True)
+    quantity = models.DecimalField(_("quantity"), **QUANTITY)
+    net_amount = models.DecimalField(_("net"), **AMOUNT)
+    tax_amount = models.DecimalField(_("tax"), **AMOUNT)
+    # the fulfilment event that made this part due (order line, source, shipment/milestone): handled once
+    source_key = models.CharField(max_length=80, unique=True, null=True, blank=True)
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="schedule_items")
+    invoice_line = models.ForeignKey(InvoiceLine, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+
+    class Meta:
+        ordering = ["due_date", "id"]
+        verbose_name = _("billing schedule item")
+        verbose_name_plural = _("billing schedule items")
+        constraints = [
+            models.CheckConstraint(condition=Q(net_amount__gte=0) & Q(tax_amount__gte=0),
+                                   name="schedule_item_amounts_not_negative"),
+            models.CheckConstraint(condition=Q(status="planned") | Q(invoice__isnull=False),
+                                   name="schedule_item_invoiced_has_invoice"),
+        ]
+        indexes = [models.Index(fields=["status", "due_date"])]
+
+    def __str__(self) -> str:
+        return f"{self.contract_line_id}: {self.kind} {self.due_date or '-'} {self.net_amount}"
