@@ -23,5 +23,7 @@ BEAT_SCHEDULE: dict = {
     "contracts-daily": {"task": "l2c.contracts.tasks.contracts_daily", "schedule": 24 * 3600.0},
     # invoices every schedule item that is due (subscriptions in advance, deposits, fulfilled lines)
     "billing-run-daily": {"task": "l2c.billing.tasks.billing_run", "schedule": 24 * 3600.0},
+    # reminders for overdue invoices: one e-mail per customer, level by level
+    "receivables-dunning-daily": {"task": "l2c.receivables.tasks.run_dunning", "schedule": 24 * 3600.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE
