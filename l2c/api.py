@@ -352,6 +352,7 @@ def _register_routers() -> None:
     from l2c.leads.dedupe.api import router as dedupe_router
     from l2c.leads.imports.api import router as imports_router
     from l2c.leads.webforms.api import router as webforms_router
+    from l2c.ledger.api import reports_router as ledger_reports_router
     from l2c.ledger.api import router as ledger_router
     from l2c.orders.api import router as orders_router
     from l2c.pipeline.api import router as pipeline_router
@@ -375,6 +376,7 @@ def _register_routers() -> None:
     api.add_router("/", contracts_router)
     api.add_router("/", orders_router)
     api.add_router("/ledger/", ledger_router)
+    api.add_router("/", ledger_reports_router)
     api.add_router("/", billing_router)
     api.add_router("/", billing_runs_router)
     api.add_router("/", banking_router)

@@ -444,3 +444,10 @@ def ar_subledger(request, params: Query[AsOf]):
                   "balance": r.balance} for r in report.rows],
     }
 
+
+
+# The short path: /api/v1/reports/trial-balance answers exactly like /api/v1/ledger/reports/trial-balance
+# (mounted at /api/v1/ by l2c/api.py, next to /api/v1/reports/ar-aging).
+reports_router = Router(tags=["ledger"])
+reports_router.add_api_operation("/reports/trial-balance", ["GET"], trial_balance, response=TrialBalanceOut,
+                                 operation_id="reports_trial_balance")
