@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import thread, views
 
 app_name = "billing"
 
 urlpatterns = [
+    path("accounts/<int:account_id>/thread/", thread.account_thread_panel, name="account-thread"),
     path("billing/", views.billing_home, name="home"),
     path("billing/contracts/<int:contract_pk>/invoice/", views.contract_invoice, name="contract-invoice"),
     path("invoices/", views.invoice_list, name="invoice-list"),
