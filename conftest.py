@@ -28,6 +28,28 @@ def _fast_passwords(settings):
     }
 
 
+# Reference rows that data migrations seed; a transaction=True test flushes every table when it ends, so
+# the tests after it would find them gone. Put back what is missing (each seed function is idempotent).
+_SEEDS = [("l2c.ledger.migrations.0002_seed_chart_and_journals", "ledger", "Journal"),
+          ("l2c.receivables.migrations.0002_seed_dunning_levels", "receivables", "DunningLevel")]
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    import importlib
+
+    from django.apps import apps
+
+    transactional = bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    for module, app_label, model in _SEEDS:
+        if not apps.get_model(app_label, model).objects.exists():
+            importlib.import_module(module).seed(apps, None)
+
+
 @pytest.fixture
 def team(db):
     from l2c.identity.models import Team

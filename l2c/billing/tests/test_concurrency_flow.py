@@ -23,7 +23,7 @@ WORKERS = 24  # concurrent connections (PostgreSQL's default max_connections is 
 pytestmark = [
     # decided before any database set-up: the flush/serialised rollback is not needed on SQLite
     pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="PostgreSQL only"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),  # keep the seeded journals and accounts
+    pytest.mark.django_db(transaction=True),  # the root conftest puts the seeded journals and accounts back
 ]
 
 
