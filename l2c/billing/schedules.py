@@ -37,10 +37,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from l2c.core import audit, events
+from l2c.core import audit
 from l2c.core.errors import FieldError, ValidationFailed
 from l2c.core.money import round_money
-from l2c.core.numbering import next_number
 
 from . import services
 from .models import (
@@ -373,44 +372,12 @@ def _invoice_items(contract, items: list[BillingScheduleItem], *, today: dt.date
     invoice.gross_total = invoice.balance = invoice.net_total + invoice.tax_total
     invoice.save(update_fields=["net_total", "tax_total", "gross_total", "balance", "updated_at"])
     audit.record(actor=actor, action=audit.Action.CREATE, instance=invoice)
-    _post(invoice, actor=actor)
+    services.invoice_post(actor=actor, invoice=invoice, why="billing run")
     for item, invoice_line in zip(items, invoice_lines, strict=True):
         item.status = ScheduleItemStatus.INVOICED
         item.invoice = invoice
         item.invoice_line = invoice_line
     BillingScheduleItem.objects.bulk_update(items, ["status", "invoice", "invoice_line"])
-    return invoice
-
-
-def _post(invoice: Invoice, *, actor) -> Invoice:
-    """Number and book a draft made by the run, exactly as `services.invoice_post` does; the run has checked
-    the actor (None: the scheduled system run)."""
-    from l2c.ledger import services as ledger
-
-    if invoice.gross_total <= 0:
-        raise ValidationFailed.single("lines", _("An invoice must have a total above zero."), "empty_invoice")
-    rate = Decimal(ledger.rate_for(invoice.currency, invoice.issue_date))
-    invoice.number = next_number("INV", invoice.issue_date.year)
-    gross_base, lines = services.invoice_lines_for_posting(invoice, rate)
-    entry = ledger.post_entry(
-        actor=actor, date=invoice.issue_date, journal="sales", memo=_("Invoice %(n)s") % {"n": invoice.number},
-        lines=lines, source_type="billing.invoice", source_id=invoice.pk, source_label=invoice.number,
-    )
-    invoice.status = InvoiceStatus.POSTED
-    invoice.rate = rate
-    invoice.ar_base = invoice.ar_open_base = gross_base
-    invoice.journal_entry = entry
-    invoice.posted_at = timezone.now()
-    invoice.posted_by = actor
-    invoice.save(update_fields=["number", "status", "rate", "ar_base", "ar_open_base", "journal_entry",
-                                "posted_at", "posted_by", "updated_at"])
-    audit.record(actor=actor, action=audit.Action.TRANSITION, instance=invoice, changes={
-        "status": [InvoiceStatus.DRAFT, InvoiceStatus.POSTED], "number": [None, invoice.number],
-        "journal_entry": [None, entry.pk], "why": [None, "billing run"]})
-    events.publish("invoice.posted", {"invoice_id": invoice.pk, "number": invoice.number,
-                                      "account_id": invoice.account_id, "currency": invoice.currency,
-                                      "gross_total": str(invoice.gross_total),
-                                      "due_date": invoice.due_date.isoformat()})
     return invoice
 
 

@@ -364,9 +364,12 @@ def invoice_lines_for_posting(invoice: Invoice, rate: Decimal) -> tuple[Decimal,
 
 
 @transaction.atomic
-def invoice_post(*, actor, invoice: Invoice) -> Invoice:
-    """Number the draft (gapless INV series of its issue year, inside this transaction) and book it."""
-    require_billing(actor)
+def invoice_post(*, actor, invoice: Invoice, why: str = "") -> Invoice:
+    """Number the draft (gapless INV series of its issue year, inside this transaction) and book it.
+    `actor` None is the system (the scheduled billing run, which checks its own caller); `why` goes into
+    the audit event."""
+    if actor is not None:
+        require_billing(actor)
     invoice = _lock_invoice(invoice)
     if invoice.status != InvoiceStatus.DRAFT:
         raise InvalidTransition(_("Invoice %(n)s is posted already.") % {"n": invoice})
@@ -391,7 +394,7 @@ def invoice_post(*, actor, invoice: Invoice) -> Invoice:
                                 "posted_at", "posted_by", "updated_at"])
     audit.record(actor=actor, action=audit.Action.TRANSITION, instance=invoice, changes={
         "status": [InvoiceStatus.DRAFT, InvoiceStatus.POSTED], "number": [None, invoice.number],
-        "journal_entry": [None, entry.pk]})
+        "journal_entry": [None, entry.pk], **({"why": [None, why]} if why else {})})
     events.publish("invoice.posted", {"invoice_id": invoice.pk, "number": invoice.number,
                                       "account_id": invoice.account_id, "currency": invoice.currency,
                                       "gross_total": str(invoice.gross_total), "due_date": invoice.due_date.isoformat()})
