@@ -133,9 +133,9 @@ def _reason(reason, errors: list[FieldError]) -> str:
     return text
 
 
-def _base(amount: Decimal, rate: Decimal) -> Decimal:
+def _base(amount: Decimal, rate: Decimal, company: str | None = None) -> Decimal:
     """A document-currency amount in the company currency, rounded."""
-    return round_money(amount * rate, company_currency())
+    return round_money(amount * rate, company or company_currency())
 
 
 def _relief(invoice: Invoice, amount: Decimal) -> Decimal:
@@ -147,8 +147,8 @@ def _relief(invoice: Invoice, amount: Decimal) -> Decimal:
 
 
 def _line(code: str, *, debit=Decimal(0), credit=Decimal(0), currency: str, amount: Decimal, rate: Decimal,
-          customer=None, description: str = ""):
-    company = company_currency()  # stored bases have 4 places; the ledger takes the currency's own
+          customer=None, description: str = "", company: str | None = None):
+    company = company or company_currency()  # stored bases have 4 places; the ledger takes the currency's own
     return _ledger().Line(account=code, debit=round_money(debit, company), credit=round_money(credit, company),
                           currency=currency, amount=amount, rate=rate, customer=customer,
                           description=(description or "")[:300])
@@ -338,28 +338,32 @@ def invoice_create_from_contract(*, actor, contract, lines=None, issue_date: dt.
     return invoice
 
 
-def invoice_lines_for_posting(invoice: Invoice, rate: Decimal) -> tuple[Decimal, list]:
+def invoice_lines_for_posting(invoice: Invoice, rate: Decimal, *, lines=None,
+                              company: str | None = None) -> tuple[Decimal, list]:
     """(AR in company currency, ledger lines) of an invoice's posting; the conversion's rounding difference
-    goes to the largest line so the entry balances."""
-    gross_base = _base(invoice.gross_total, rate)
-    lines = list(invoice.lines.order_by("position", "id"))
+    goes to the largest line so the entry balances. A bulk caller passes the invoice lines it holds and
+    the company currency."""
+    company = company or company_currency()
+    gross_base = _base(invoice.gross_total, rate, company)
+    lines = list(invoice.lines.order_by("position", "id")) if lines is None else lines
     credits = []  # [account, base, amount, description]
     for line in lines:
         if line.net_amount:
-            credits.append([DEFERRED_REVENUE, _base(line.net_amount, rate), line.net_amount, line.description])
+            credits.append([DEFERRED_REVENUE, _base(line.net_amount, rate, company), line.net_amount,
+                            line.description])
     if invoice.tax_total:
-        credits.append([TAX_PAYABLE, _base(invoice.tax_total, rate), invoice.tax_total, _("Tax")])
+        credits.append([TAX_PAYABLE, _base(invoice.tax_total, rate, company), invoice.tax_total, _("Tax")])
     difference = gross_base - sum((c[1] for c in credits), Decimal(0))
     if difference and credits:
         largest = max(credits, key=lambda c: c[2])
         largest[1] += difference
     label = invoice.number or ""
     entry_lines = [_line(AR, debit=gross_base, currency=invoice.currency, amount=invoice.gross_total, rate=rate,
-                         customer=invoice.account, description=label)]
+                         customer=invoice.account_id, description=label, company=company)]
     for code, base, amount, description in credits:
         if base:
             entry_lines.append(_line(code, credit=base, currency=invoice.currency, amount=amount, rate=rate,
-                                     customer=invoice.account, description=description))
+                                     customer=invoice.account_id, description=description, company=company))
     return gross_base, entry_lines
 
 
@@ -395,10 +399,14 @@ def invoice_post(*, actor, invoice: Invoice, why: str = "") -> Invoice:
     audit.record(actor=actor, action=audit.Action.TRANSITION, instance=invoice, changes={
         "status": [InvoiceStatus.DRAFT, InvoiceStatus.POSTED], "number": [None, invoice.number],
         "journal_entry": [None, entry.pk], **({"why": [None, why]} if why else {})})
+    publish_posted(invoice)
+    return invoice
+
+
+def publish_posted(invoice: Invoice) -> None:
     events.publish("invoice.posted", {"invoice_id": invoice.pk, "number": invoice.number,
                                       "account_id": invoice.account_id, "currency": invoice.currency,
                                       "gross_total": str(invoice.gross_total), "due_date": invoice.due_date.isoformat()})
-    return invoice
 
 
 @transaction.atomic

@@ -78,7 +78,8 @@ def diff(before: dict, after: dict) -> dict:
 
 
 def _compute_hash(prev_hash: str, *, occurred_at, actor_id, actor_label, action, object_type,
-                  object_id, object_repr, changes, chain_seq: int | None = None) -> str:
+                  object_id, object_repr, changes, chain_seq: int | None = None, stored: bool = False) -> str:
+    """`stored`: `changes` as read back from the database (JSON-native already, so not normalised again)."""
     payload = {
         "prev": prev_hash,
         "at": _normalise(occurred_at),
@@ -88,7 +89,7 @@ def _compute_hash(prev_hash: str, *, occurred_at, actor_id, actor_label, action,
         "type": object_type,
         "id": str(object_id),
         "repr": object_repr,
-        "changes": _normalise(changes),
+        "changes": changes if stored else _normalise(changes),
     }
     if chain_seq is not None:  # None only for legacy events, chained before chain_seq existed
         payload["seq"] = chain_seq
@@ -150,6 +151,26 @@ def record_many(events: list[PendingEvent], *, actor=None, actor_label: str | No
     created = AuditEvent.objects.bulk_create(rows, batch_size=2000)
     _seal_after_commit()
     return created
+
+
+def record_bulk(events: Iterable[PendingEvent], *, actor=None, actor_label: str | None = None,
+                normalised: bool = False) -> None:
+    """`record_many` for thousands of events (billing run, period close): the rows are streamed into the
+    table (core.bulk.insert_rows) without building model instances, and sealed after commit the same way.
+    `normalised`: the caller built `changes` from JSON-native values only (str, int, bool, None, lists,
+    dicts), so they are stored as given."""
+    from .bulk import insert_rows
+
+    now = timezone.now()
+    actor_id = getattr(actor, "pk", None)
+    label = getattr(actor, "username", "") if actor is not None else (actor_label or "system")[:150]
+    rows = ((now, actor_id, label, pending.action, pending.object_type, str(pending.object_id),
+             (pending.object_repr or "")[:200],
+             (pending.changes or {}) if normalised else _normalise(pending.changes or {}))
+            for pending in events)
+    insert_rows(AuditEvent, ["occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
+                             "object_repr", "changes"], rows)
+    _seal_after_commit()
 
 
 def record(*, actor, action: str, instance: models.Model, before: dict | None = None,
@@ -283,6 +304,13 @@ def _seal_batch(conn, batch_size: int) -> int:
             cursor.execute(f"SELECT seq, last_hash FROM {head_table} WHERE id = 1{lock}")
             found = cursor.fetchone()
     head_seq, head_hash = found
+    if conn.vendor == "postgresql":
+        # Walk the unsealed-events index in id order (not a bitmap scan): its entries for events sealed
+        # since the last VACUUM point at dead rows, and only an index scan marks them dead, so the next
+        # round skips them. Without it every round re-reads every event sealed since the last VACUUM,
+        # which made sealing (and so every audited commit) slower the more had been sealed.
+        with conn.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
     # a new statement, so a new snapshot on PostgreSQL: everything committed before we got the lock
     rows = list(AuditEvent.objects.filter(chain_seq__isnull=True).order_by("id")
                 .values_list(*_HASHED)[:batch_size])
@@ -295,7 +323,7 @@ def _seal_batch(conn, batch_size: int) -> int:
         digest = _compute_hash(
             prev, occurred_at=occurred_at, actor_id=actor_id, actor_label=actor_label, action=action,
             object_type=object_type, object_id=object_id, object_repr=object_repr, changes=changes,
-            chain_seq=seq,
+            chain_seq=seq, stored=True,
         )
         sealed.append((pk, seq, prev, digest))
         prev = digest
@@ -303,14 +331,17 @@ def _seal_batch(conn, batch_size: int) -> int:
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             # one statement: the events, then the head only if every one of them was still unsealed
-            values = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(sealed))
+            # the columns as four array literals (ids, numbers and hex digests need no quoting): four
+            # parameters instead of four per event, which the driver would otherwise rewrite one by one
+            columns = ["{" + ",".join(str(row[i]) for row in sealed) + "}" for i in range(4)]
             cursor.execute(
-                f"WITH v (id, seq, prev, hash) AS (VALUES {values}), "
+                "WITH v (id, seq, prev, hash) AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], "
+                "%s::text[])), "
                 f"done AS (UPDATE {event_table} AS e SET chain_seq = v.seq, prev_hash = v.prev, hash = v.hash "
                 "FROM v WHERE e.id = v.id AND e.chain_seq IS NULL RETURNING e.id) "
                 f"UPDATE {head_table} SET seq = %s, last_hash = %s, last_event_id = %s "
                 "WHERE id = 1 AND seq = %s AND (SELECT count(*) FROM done) = %s",
-                [value for row in sealed for value in row] + head_values + [len(sealed)],
+                columns + head_values + [len(sealed)],
             )
             moved = cursor.rowcount == 1
         else:

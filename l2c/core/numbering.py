@@ -12,6 +12,14 @@ from .models import NumberSequence
 
 
 def next_value(series: str, year: int) -> int:
+    return next_values(series, year, 1)[0]
+
+
+def next_values(series: str, year: int, count: int) -> range:
+    """`count` consecutive values of the series in one step (one row lock, one update): the block a bulk
+    run numbers its documents from, in the order it stores them. Same rules as `next_number`."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_number must run inside the transaction that stores the document")
     seq = NumberSequence.objects.select_for_update().filter(series=series, year=year).first()
@@ -22,9 +30,10 @@ def next_value(series: str, year: int) -> int:
         except IntegrityError:  # another transaction created it first
             pass
         seq = NumberSequence.objects.select_for_update().get(series=series, year=year)
-    seq.last_value += 1
+    first = seq.last_value + 1
+    seq.last_value += count
     NumberSequence.objects.filter(pk=seq.pk).update(last_value=seq.last_value)
-    return seq.last_value
+    return range(first, seq.last_value + 1)
 
 
 def format_number(series: str, year: int, value: int, width: int = 6) -> str:

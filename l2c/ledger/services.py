@@ -21,10 +21,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from l2c.core import audit
+from l2c.core.bulk import allocate_ids, insert_objects, insert_rows
 from l2c.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from l2c.core.models import CompanyProfile
 from l2c.core.money import minor_units, round_money
-from l2c.core.numbering import next_number
+from l2c.core.numbering import format_number, next_values
 from l2c.core.validation import as_id, is_iso_currency
 
 from .models import (
@@ -412,7 +413,7 @@ def _has_places(number: Decimal, currency: str) -> bool:
     return round_money(number, currency) == number
 
 
-def _resolve_customer(value, name: str, errors: list[FieldError]):
+def _resolve_customer(value, name: str, errors: list[FieldError], known: dict | None = None):
     from l2c.customers.models import Account
 
     if value in (None, ""):
@@ -420,22 +421,29 @@ def _resolve_customer(value, name: str, errors: list[FieldError]):
     if isinstance(value, Account):
         return value
     pk = as_id(getattr(value, "pk", value))
+    if known is not None and pk in known:
+        return known[pk]
     customer = Account.objects.filter(pk=pk).first() if pk is not None else None
     if customer is None:
         errors.append(FieldError(name, _("No customer with id %(id)s.") % {"id": value}, "not_found"))
     return customer
 
 
-def _prepare_lines(lines: list[Line], date: dt.date, *, allow_inactive: bool) -> list[_Prepared]:
-    company = company_currency()
+def _prepare_lines(lines: list[Line], date: dt.date, *, allow_inactive: bool, company: str | None = None,
+                   accounts: dict | None = None, customers: dict | None = None,
+                   prefix: str = "") -> list[_Prepared]:
+    """Check and convert an entry's lines. A bulk caller passes the company currency and the accounts
+    (by code) and customers (by id) it loaded once for all its entries; `prefix` names the entry."""
+    company = company or company_currency()
     errors: list[FieldError] = []
     if not isinstance(lines, list | tuple) or len(lines) < 2:
-        raise ValidationFailed.single("lines", _("An entry needs at least two lines."), "too_few_lines")
-    codes = {str(getattr(line, "account", "") or "").strip() for line in lines}
-    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=codes)}
+        raise ValidationFailed.single(f"{prefix}lines", _("An entry needs at least two lines."), "too_few_lines")
+    if accounts is None:
+        codes = {str(getattr(line, "account", "") or "").strip() for line in lines}
+        accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=codes)}
     prepared: list[_Prepared] = []
     for index, line in enumerate(lines):
-        p = f"lines.{index}."
+        p = f"{prefix}lines.{index}."
         code = str(line.account or "").strip()
         account = accounts.get(code)
         if not code:
@@ -455,7 +463,7 @@ def _prepare_lines(lines: list[Line], date: dt.date, *, allow_inactive: bool) ->
         description = (line.description or "").strip()
         if len(description) > 300:
             errors.append(FieldError(p + "description", _("At most 300 characters."), "max_length"))
-        customer = _resolve_customer(line.customer, p + "customer", errors)
+        customer = _resolve_customer(line.customer, p + "customer", errors, customers)
         if account is not None and account.is_control and customer is None:
             errors.append(FieldError(p + "customer", _("Account %(account)s is a control account: name the customer.")
                                      % {"account": account}, "customer_required"))
@@ -529,16 +537,16 @@ def _prepare_lines(lines: list[Line], date: dt.date, *, allow_inactive: bool) ->
     return prepared
 
 
-def _balance(prepared: list[_Prepared]) -> None:
+def _balance(prepared: list[_Prepared], *, company: str | None = None, prefix: str = "") -> None:
     """Debits equal credits in the company currency, and in the document currency when there is one."""
     currencies = {line.currency for line in prepared}
-    company = company_currency()
+    company = company or company_currency()
     if len(currencies) == 1 and company not in currencies:
         (currency,) = currencies
         debit = sum((line.amount for line in prepared if line.debit), ZERO)
         credit = sum((line.amount for line in prepared if line.credit), ZERO)
         if debit != credit:
-            raise ValidationFailed.single("lines", _(
+            raise ValidationFailed.single(f"{prefix}lines", _(
                 "In %(currency)s the debits (%(debit)s) and credits (%(credit)s) differ by %(diff)s.")
                 % {"currency": currency, "debit": debit, "credit": credit, "diff": abs(debit - credit)},
                 "unbalanced_currency")
@@ -546,7 +554,7 @@ def _balance(prepared: list[_Prepared]) -> None:
     debit = sum((line.debit for line in prepared), ZERO)
     credit = sum((line.credit for line in prepared), ZERO)
     if debit != credit:
-        raise ValidationFailed.single("lines", _(
+        raise ValidationFailed.single(f"{prefix}lines", _(
             "Debits (%(debit)s) and credits (%(credit)s) differ by %(diff)s %(currency)s: an entry must balance.")
             % {"debit": debit, "credit": credit, "diff": abs(debit - credit), "currency": company}, "unbalanced")
 
@@ -568,10 +576,15 @@ def _absorb_rounding(prepared: list[_Prepared], company: str) -> None:
         target.credit += diff
 
 
+LINE_COLUMNS = ("entry_id", "line_no", "account_id", "debit", "credit", "currency", "amount", "rate", "customer_id",
+                "description")
+
+
 def _audit_line(line: _Prepared) -> dict:
-    return {"account": line.account.code, "debit": line.debit, "credit": line.credit, "currency": line.currency,
-            "amount": line.amount, "rate": line.rate, "customer": getattr(line.customer, "pk", None),
-            "description": line.description}
+    """A posted line as the audit event keeps it (JSON-native: amounts as decimal strings)."""
+    return {"account": line.account.code, "debit": str(line.debit), "credit": str(line.credit),
+            "currency": line.currency, "amount": str(line.amount), "rate": str(line.rate),
+            "customer": getattr(line.customer, "pk", line.customer), "description": line.description}
 
 
 def _check_header(date, journal, memo, source_type, source_id, source_label) -> tuple[dt.date, Journal]:
@@ -584,7 +597,8 @@ def _check_header(date, journal, memo, source_type, source_id, source_label) -> 
         except ValueError:
             errors.append(FieldError("date", _("Enter a date as YYYY-MM-DD."), "invalid"))
     code = getattr(journal, "code", journal)
-    found = Journal.objects.filter(code=str(code or "").strip().upper()).first()
+    found = journal if isinstance(journal, Journal) else Journal.objects.filter(
+        code=str(code or "").strip().upper()).first()
     if found is None:
         errors.append(FieldError("journal", _("No journal %(code)s.") % {"code": code}, "not_found"))
     elif not found.is_active:
@@ -600,30 +614,75 @@ def _check_header(date, journal, memo, source_type, source_id, source_label) -> 
     return date, found
 
 
+@dataclass
+class Entry:
+    """One entry for `post_entries`: a document posting (billing, revenue) with its source."""
+
+    date: dt.date
+    journal: str
+    memo: str
+    lines: list[Line]
+    source_type: str
+    source_id: int | None = None
+    source_label: str = ""
+
+
+@dataclass
+class _Checked:
+    date: dt.date
+    journal: Journal
+    memo: str
+    prepared: list[_Prepared]
+    source_type: str
+    source_id: object
+    source_label: str
+    reversal_of: JournalEntry | None = None
+
+
+def _write_many(*, actor, checked: list[_Checked], actor_label: str | None = None) -> list[JournalEntry]:
+    """Inside the caller's transaction: hold each month open, number (one block per journal and year, in
+    the order given), store the entries and their lines with one multi-row INSERT each, audit them."""
+    for year, month in sorted({(c.date.year, c.date.month) for c in checked}):
+        _require_open_period(dt.date(year, month, 1))
+    numbers: dict[tuple[str, int], list[str]] = {}
+    wanted: dict[tuple[str, int], int] = {}
+    for c in checked:
+        wanted[(c.journal.code, c.date.year)] = wanted.get((c.journal.code, c.date.year), 0) + 1
+    for (code, year), count in sorted(wanted.items()):
+        numbers[(code, year)] = [format_number(f"JE-{code}", year, value)
+                                 for value in reversed(next_values(f"JE-{code}", year, count))]
+    ids = allocate_ids(JournalEntry, len(checked))
+    entries = [
+        JournalEntry(
+            id=pk, number=numbers[(c.journal.code, c.date.year)].pop(), journal=c.journal, date=c.date,
+            memo=(c.memo or "").strip(), source_type=c.source_type or "",
+            source_id=as_id(c.source_id) if c.source_id is not None else None, source_label=c.source_label or "",
+            reversal_of=c.reversal_of, posted_by=actor)
+        for pk, c in zip(ids, checked, strict=True)
+    ]
+    insert_objects(entries)
+    insert_rows(JournalLine, LINE_COLUMNS, (
+        (entry.pk, number, line.account.pk, line.debit, line.credit, line.currency, line.amount, line.rate,
+         getattr(line.customer, "pk", line.customer), line.description)
+        for entry, c in zip(entries, checked, strict=True) for number, line in enumerate(c.prepared, start=1)))
+    entry_type = audit.object_type_of(JournalEntry)
+    audit.record_bulk((
+        audit.PendingEvent(action=audit.Action.CREATE, object_type=entry_type, object_id=str(entry.pk),
+                           object_repr=entry.number, changes={
+            "number": [None, entry.number], "journal": [None, c.journal.pk], "date": [None, c.date.isoformat()],
+            "memo": [None, entry.memo], "source": [None, f"{entry.source_type}:{entry.source_id or ''}".strip(":")],
+            "reversal_of": [None, c.reversal_of.pk if c.reversal_of else None],
+            # not "lines"/"reversed_by": the names of reverse relations, which the history page cannot label
+            "posted_lines": [None, [_audit_line(line) for line in c.prepared]],
+        })
+        for entry, c in zip(entries, checked, strict=True)), actor=actor, actor_label=actor_label, normalised=True)
+    return entries
+
+
 def _write(*, actor, date, journal: Journal, memo: str, prepared: list[_Prepared], source_type: str,
            source_id, source_label: str, reversal_of: JournalEntry | None = None) -> JournalEntry:
-    """Inside the caller's transaction: hold the period open, number, store, audit."""
-    _require_open_period(date)
-    entry = JournalEntry(
-        number=next_number(f"JE-{journal.code}", date.year), journal=journal, date=date, memo=(memo or "").strip(),
-        source_type=source_type or "", source_id=as_id(source_id) if source_id is not None else None,
-        source_label=source_label or "", reversal_of=reversal_of, posted_by=actor,
-    )
-    entry.save()
-    JournalLine.objects.bulk_create([
-        JournalLine(entry=entry, line_no=number, account=line.account, debit=line.debit, credit=line.credit,
-                    currency=line.currency, amount=line.amount, rate=line.rate, customer=line.customer,
-                    description=line.description)
-        for number, line in enumerate(prepared, start=1)
-    ])
-    audit.record(actor=actor, action=audit.Action.CREATE, instance=entry, changes={
-        "number": [None, entry.number], "journal": [None, journal.pk], "date": [None, date],
-        "memo": [None, entry.memo], "source": [None, f"{entry.source_type}:{entry.source_id or ''}".strip(":")],
-        "reversal_of": [None, reversal_of.pk if reversal_of else None],
-        # not "lines"/"reversed_by": the names of reverse relations, which the history page cannot label
-        "posted_lines": [None, [_audit_line(line) for line in prepared]],
-    })
-    return entry
+    return _write_many(actor=actor, checked=[_Checked(date, journal, memo, prepared, source_type, source_id,
+                                                      source_label, reversal_of)])[0]
 
 
 def post_entry(*, actor, date, journal: str, memo: str, lines: list[Line], source_type: str = "",
@@ -642,6 +701,55 @@ def post_entry(*, actor, date, journal: str, memo: str, lines: list[Line], sourc
         _balance(prepared)
         return _write(actor=actor, date=date, journal=found, memo=memo, prepared=prepared,
                       source_type=source_type, source_id=source_id, source_label=source_label)
+
+
+def post_entries(*, actor, entries: list[Entry], actor_label: str | None = None) -> list[JournalEntry]:
+    """Post many document entries at once, all or none, by the rules of `post_entry` (the one checking
+    code path), for runs that book thousands of documents (the billing run, the revenue close).
+
+    The accounts, customers and journals are loaded once; each month is held open once; the numbers come
+    as one block per journal and year, in the order of `entries`; entries, lines and audit events are
+    written with one multi-row INSERT per table. An error names its entry: `entries.<i>.lines.<j>.<field>`.
+    Document postings only (every entry has a `source_type`): the calling service checked who may act."""
+    from l2c.customers.models import Account
+
+    if not entries:
+        return []
+    company = company_currency()
+    codes = {str(line.account or "").strip() for entry in entries for line in entry.lines}
+    accounts = {a.code: a for a in LedgerAccount.objects.filter(code__in=codes)}
+    customer_ids = {as_id(getattr(line.customer, "pk", line.customer)) for entry in entries for line in entry.lines
+                    if line.customer not in (None, "") and not isinstance(line.customer, Account)}
+    # customers by id only (a line keeps the id): loading whole accounts would cost more than the posting
+    customers = {pk: pk for pk in Account.objects.filter(pk__in=[pk for pk in customer_ids if pk is not None])
+                 .values_list("pk", flat=True)} if customer_ids else {}
+    journals: dict[str, Journal] = {}
+    checked: list[_Checked] = []
+    errors: list[FieldError] = []
+    for index, entry in enumerate(entries):
+        prefix = f"entries.{index}."
+        try:
+            if not entry.source_type:
+                raise ValidationFailed.single("source_type", _("A bulk posting is for documents: give the source."),
+                                              "required")
+            key = str(getattr(entry.journal, "code", entry.journal) or "").strip().upper()
+            if key not in journals:
+                journals[key] = Journal.objects.filter(code=key).first()
+            date, journal = _check_header(entry.date, journals[key] or key, entry.memo, entry.source_type,
+                                          entry.source_id, entry.source_label)
+            prepared = _prepare_lines(list(entry.lines), date, allow_inactive=False, company=company,
+                                      accounts=accounts, customers=customers, prefix=prefix)
+            _balance(prepared, company=company, prefix=prefix)
+        except ValidationFailed as exc:
+            errors += [e if e.field.startswith(prefix) else FieldError(prefix + e.field, e.message, e.code)
+                       for e in exc.errors]
+            continue
+        checked.append(_Checked(date, journal, entry.memo, prepared, entry.source_type, entry.source_id,
+                                entry.source_label))
+    if errors:
+        raise ValidationFailed(errors)
+    with transaction.atomic():
+        return _write_many(actor=actor, checked=checked, actor_label=actor_label)
 
 
 def reverse_entry(*, actor, entry: JournalEntry, date=None, memo: str = "") -> JournalEntry:

@@ -27,11 +27,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from l2c.core.bulk import update_columns
 from l2c.core.errors import ValidationFailed
 from l2c.core.money import round_money
 
@@ -346,30 +347,9 @@ class _LineRow:
         return tuple(getattr(self, name) for name in LINE_FIELDS)
 
 
-_PG_CASTS = {"tax_category": "varchar", "tax_inclusive": "boolean"}  # the rest are numeric
-
-
 def _write_lines(rows: Sequence[_LineRow]) -> None:
-    """Write the changed lines' computed columns: on PostgreSQL one UPDATE … FROM (VALUES …) per 500
-    lines, elsewhere one UPDATE per line sent with executemany (both far cheaper than bulk_update's
-    CASE per column)."""
-    quote_name = connection.ops.quote_name
-    table = quote_name(QuoteLine._meta.db_table)
-    columns = [quote_name(QuoteLine._meta.get_field(n).column) for n in LINE_FIELDS]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            casts = ", ".join(f"%s::{_PG_CASTS.get(n, 'numeric')}" for n in LINE_FIELDS)
-            assignments = ", ".join(f"{c} = v.{c}" for c in columns)
-            for start in range(0, len(rows), 500):
-                chunk = rows[start:start + 500]
-                values = ", ".join([f"(%s::bigint, {casts})"] * len(chunk))
-                params = [value for row in chunk for value in (row.pk, *row.computed())]
-                cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM (VALUES {values}) "
-                               f"AS v (id, {', '.join(columns)}) WHERE t.id = v.id", params)
-        else:
-            sets = ", ".join(f"{c} = %s" for c in columns)
-            cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s",
-                               [[*row.computed(), row.pk] for row in rows])
+    """Write the changed lines' computed columns in one statement per 500 lines (core.bulk)."""
+    update_columns(QuoteLine, LINE_FIELDS, [(row.pk, *row.computed()) for row in rows])
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from l2c.core import events
 from l2c.core.errors import PermissionDenied, ValidationFailed
 from l2c.ledger.models import JournalEntry
 
-from .factories import account_balance, make_contract, set_rate
+from .factories import account_balance, assert_books_balance, make_contract, set_rate
 
 pytestmark = pytest.mark.django_db
 START = dt.date(2026, 3, 15)
@@ -273,6 +273,92 @@ def test_one_failing_contract_does_not_stop_the_run_and_numbers_stay_gapless(fin
     retry = schedules.billing_run(today=START, actor=finance)
     assert (retry.invoices, retry.errors) == (1, [])
     assert Invoice.objects.get(contract=foreign).number == "INV-2026-000003"
+
+
+def _posting_of(invoice):
+    """What an invoice's posting looks like, without ids and numbers (to compare two paths)."""
+    entry = invoice.journal_entry
+    return ((invoice.status, invoice.gross_total, invoice.net_total, invoice.tax_total, invoice.balance,
+             invoice.rate, invoice.ar_base, invoice.ar_open_base, invoice.due_date, invoice.posted_by_id),
+            [(line.position, line.quantity, line.net_amount, line.tax_amount, line.service_start)
+             for line in invoice.lines.order_by("position")],
+            (entry.date, entry.journal.code, entry.source_type, entry.source_id == invoice.pk,
+             entry.source_label == invoice.number, entry.memo == f"Invoice {invoice.number}"),
+            [(line.account.code, line.debit, line.credit, line.currency, line.amount, line.rate,
+              line.customer_id == invoice.account_id)
+             for line in entry.lines.order_by("line_no")])
+
+
+def _three_contracts(account=None):
+    from l2c.customers.tests.factories import AccountFactory
+
+    account = account or AccountFactory(country="GB")
+    made = [make_contract(payment_terms="upfront_100", account=account, start=START,
+                          lines=(("3", "33.33", "13"), ("1", "250.00", "20"))),
+            make_contract(payment_terms="upfront_100", account=account, start=START, currency="EUR",
+                          lines=(("7", "10.01", "19"),)),
+            make_contract(payment_terms="upfront_100", account=account, start=START)]
+    for contract in made:
+        schedules.schedule_for_contract(contract)
+    return made
+
+
+def test_the_bulk_run_books_exactly_what_the_one_by_one_path_books(finance, monkeypatch, django_capture_on_commit_callbacks):
+    # given the same three contracts twice (one in EUR), billed once in bulk and once contract by contract
+    set_rate("EUR", START, "1.0873")
+    bulk_set, single_set = _three_contracts(), _three_contracts()
+    BillingScheduleItem.objects.filter(contract__in=single_set).update(due_date=START + dt.timedelta(days=1))
+    posted = []
+    events.subscribe("invoice.posted", lambda name, payload: posted.append(payload["number"]))
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        bulk = schedules.billing_run(today=START)
+    monkeypatch.setattr(schedules, "_invoice_batch", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("off")))
+    BillingScheduleItem.objects.filter(contract__in=single_set).update(due_date=START)
+    with django_capture_on_commit_callbacks(execute=True):
+        single = schedules.billing_run(today=START)
+    # then
+    assert (bulk.invoices, bulk.items, bulk.errors) == (3, 5, [])
+    assert (single.invoices, single.items, single.errors) == (3, 5, [])
+    assert {Invoice.objects.get(pk=pk).contract_id for pk in bulk.invoice_ids} == {c.pk for c in bulk_set}
+    for b, s in zip(bulk.invoice_ids, single.invoice_ids, strict=True):
+        assert _posting_of(Invoice.objects.get(pk=b)) == _posting_of(Invoice.objects.get(pk=s))
+    assert list(Invoice.objects.order_by("id").values_list("number", flat=True)) == [
+        f"INV-2026-{n:06d}" for n in range(1, 7)]
+    assert posted == [f"INV-2026-{n:06d}" for n in range(1, 7)]
+    assert bulk.totals == single.totals
+    assert set(BillingScheduleItem.objects.values_list("status", flat=True)) == {ScheduleItemStatus.INVOICED}
+    for item in BillingScheduleItem.objects.select_related("invoice_line"):
+        assert item.invoice_line.invoice_id == item.invoice_id and item.invoice_line.net_amount == item.net_amount
+    from l2c.core import audit
+    from l2c.core.models import AuditEvent
+
+    created = AuditEvent.objects.filter(object_type="billing.invoice", object_id__in=[str(i) for i in bulk.invoice_ids])
+    assert {e.changes["number"][1] for e in created} == {f"INV-2026-{n:06d}" for n in range(1, 4)}
+    assert all(e.changes["status"] == [None, "posted"] and e.changes["why"] == [None, "billing run"] for e in created)
+    assert audit.verify_chain()[1] is None
+    assert_books_balance()
+
+
+def test_a_batch_the_database_refuses_is_redone_contract_by_contract(finance, monkeypatch):
+    # given three contracts, and a batch write that fails after it wrote everything
+    made = _three_contracts()
+    set_rate("EUR", START, "1.0873")
+    real = schedules._invoice_batch
+
+    def broken(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(schedules, "_invoice_batch", broken)
+    # when
+    summary = schedules.billing_run(today=START, actor=finance)
+    # then the batch was rolled back (numbers too) and each contract invoiced on its own
+    assert (summary.invoices, summary.errors) == (3, [])
+    assert sorted(Invoice.objects.values_list("number", flat=True)) == [f"INV-2026-{n:06d}" for n in range(1, 4)]
+    assert Invoice.objects.count() == JournalEntry.objects.count() == 3
+    assert {i.contract_id for i in Invoice.objects.all()} == {c.pk for c in made}
+    assert_books_balance()
 
 
 def test_lines_invoiced_by_hand_are_not_billed_twice(finance):
