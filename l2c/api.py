@@ -342,7 +342,9 @@ def document_problems(schema: dict) -> dict:
 
 def _register_routers() -> None:
     from l2c.banking.api import router as banking_router
+    from l2c.banking.api_unmatch import router as banking_unmatch_router
     from l2c.billing.api import router as billing_router
+    from l2c.billing.api_reversals import router as billing_reversals_router
     from l2c.billing.api_runs import router as billing_runs_router
     from l2c.contracts.api import router as contracts_router
     from l2c.customers.api import router as customers_router
@@ -380,6 +382,8 @@ def _register_routers() -> None:
     api.add_router("/", billing_router)
     api.add_router("/", billing_runs_router)
     api.add_router("/", banking_router)
+    api.add_router("/", billing_reversals_router)
+    api.add_router("/", banking_unmatch_router)
     api.add_router("/", receivables_router)
 
 

@@ -5,6 +5,7 @@ Scheduled jobs are declared here, in BEAT_SCHEDULE, and nowhere else.
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "l2c.settings")
 
@@ -25,5 +26,9 @@ BEAT_SCHEDULE: dict = {
     "billing-run-daily": {"task": "l2c.billing.tasks.billing_run", "schedule": 24 * 3600.0},
     # reminders for overdue invoices: one e-mail per customer, level by level
     "receivables-dunning-daily": {"task": "l2c.receivables.tasks.run_dunning", "schedule": 24 * 3600.0},
+    # closes the previous month for revenue on the 3rd (late invoices of the month are posted by then);
+    # a month already closed by finance posts nothing
+    "revenue-close-monthly": {"task": "l2c.revenue.tasks.close_previous_month",
+                              "schedule": crontab(day_of_month="3", hour="2", minute="0")},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "l2c.billing",
     "l2c.banking",
     "l2c.receivables",
+    "l2c.revenue",
     "l2c.portal",
     "l2c.analytics",
     "l2c.demo",

@@ -14,3 +14,7 @@ urlpatterns = [
     path("banking/statements/<int:pk>/lines/<int:line_pk>/restore/", views.line_restore, name="line-restore"),
     path("banking/import/", views.statement_import, name="import"),
 ]
+
+from .views_unmatch import urlpatterns as unmatch_urlpatterns  # noqa: E402
+
+urlpatterns += unmatch_urlpatterns

@@ -19,6 +19,9 @@ class BillingConfig(AppConfig):
                        "from_status, to_status.")
         register_event("payment.recorded", "A customer payment was recorded. Payload: payment_id, number, "
                        "account_id, currency, amount, unapplied_amount.")
+        register_event("payment.reversed", "A payment was reversed (recorded in error or returned by the bank): "
+                       "its allocations and journal entry undone. Payload: payment_id, number, account_id, currency, "
+                       "amount, reversal_date, reason, invoice_ids, reversal_entry_id.")
         register_event("credit_note.posted", "A credit note was numbered and booked. Payload: credit_note_id, "
                        "number, invoice_id, gross_total, currency.")
         subscribe("contract.created", schedules.on_contract_created)  # the contract's billing schedule

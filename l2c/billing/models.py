@@ -207,6 +207,14 @@ class Payment(TimeStampedModel):
                                       related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
+    # set once by billing.reversals.payment_reverse (recorded in error, bounced); never cleared
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+    reversal_date = models.DateField(_("reversal date"), null=True, blank=True)  # the reversing entry's date
+    reversed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    reversal_reason = models.TextField(_("reversal reason"), blank=True)
+    reversal_entry = models.ForeignKey("ledger.JournalEntry", null=True, blank=True, on_delete=models.PROTECT,
+                                       related_name="+")
 
     objects = BillingQuerySet.as_manager()
 
@@ -218,11 +226,18 @@ class Payment(TimeStampedModel):
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(unapplied_amount__gte=0) & Q(unapplied_amount__lte=models.F("amount")),
                                    name="payment_unapplied_within_amount"),
+            models.CheckConstraint(condition=Q(reversed_at__isnull=True, reversal_date__isnull=True)
+                                   | (Q(reversed_at__isnull=False, reversal_date__isnull=False)
+                                      & ~Q(reversal_reason="")), name="payment_reversal_complete"),
         ]
         indexes = [models.Index(fields=["account", "date"])]
 
     def __str__(self) -> str:
         return self.number
+
+    @property
+    def is_reversed(self) -> bool:
+        return self.reversed_at is not None
 
 
 class PaymentAllocation(models.Model):

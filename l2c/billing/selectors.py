@@ -142,7 +142,8 @@ def open_balances_as_of(*, user, as_of: dt.date, account=None) -> list[tuple[Inv
     if account not in (None, ""):
         invoices = invoices.filter(account_id=_id(account, "account"))
     ids = Q(invoice__in=invoices.values("pk"))
-    paid = _sums(PaymentAllocation.objects.filter(ids), "date", as_of)
+    # a payment reversed on or before `as_of` no longer pays anything then
+    paid = _sums(PaymentAllocation.objects.filter(ids).exclude(payment__reversal_date__lte=as_of), "date", as_of)
     written = _sums(WriteOff.objects.filter(ids), "date", as_of)
     credited = {r["invoice_id"]: r["total"] or Decimal(0) for r in
                 CreditNote.objects.filter(ids, status=CreditNoteStatus.POSTED, issue_date__lte=as_of)

@@ -17,3 +17,7 @@ urlpatterns = [
     path("payments/", views.payment_list, name="payment-list"),
     path("reports/ar-aging/", views.ar_aging_report, name="ar-aging"),
 ]
+
+from .views_reversals import urlpatterns as reversal_urlpatterns  # noqa: E402
+
+urlpatterns += reversal_urlpatterns

@@ -42,7 +42,8 @@ def statement(*, account, as_of: dt.date | None = None, since: dt.date | None = 
     invoices = list(Invoice.objects.filter(account=account, issue_date__lte=as_of)
                     .exclude(status=InvoiceStatus.DRAFT).order_by("due_date", "id"))
     ids = Q(invoice__in=[i.pk for i in invoices])
-    paid = _sums(PaymentAllocation.objects.filter(ids), "date", as_of)
+    # a payment reversed on or before `as_of` neither pays invoices nor leaves credit then
+    paid = _sums(PaymentAllocation.objects.filter(ids).exclude(payment__reversal_date__lte=as_of), "date", as_of)
     written = _sums(WriteOff.objects.filter(ids), "date", as_of)
     credited = {r["invoice_id"]: r["total"] or Decimal(0) for r in
                 CreditNote.objects.filter(ids, status=CreditNoteStatus.POSTED, issue_date__lte=as_of)
@@ -62,7 +63,8 @@ def statement(*, account, as_of: dt.date | None = None, since: dt.date | None = 
         group["open_total"] += balance
         if days > 0:
             group["overdue"] += balance
-    payments = Payment.objects.filter(account=account, date__lte=as_of).order_by("date", "id")
+    payments = (Payment.objects.filter(account=account, date__lte=as_of)
+                .exclude(reversal_date__lte=as_of).order_by("date", "id"))
     applied = {r["payment_id"]: r["total"] or Decimal(0) for r in
                PaymentAllocation.objects.filter(payment__account=account, date__lte=as_of)
                .values("payment_id").annotate(total=Sum("amount"))}
