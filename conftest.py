@@ -31,7 +31,9 @@ def _fast_passwords(settings):
 # Reference rows that data migrations seed; a transaction=True test flushes every table when it ends, so
 # the tests after it would find them gone. Put back what is missing (each seed function is idempotent).
 _SEEDS = [("l2c.ledger.migrations.0002_seed_chart_and_journals", "ledger", "Journal"),
-          ("l2c.receivables.migrations.0002_seed_dunning_levels", "receivables", "DunningLevel")]
+          ("l2c.receivables.migrations.0002_seed_dunning_levels", "receivables", "DunningLevel"),
+          ("l2c.quoting.migrations.0002_defaults", "quoting", "TaxRate"),
+          ("l2c.pipeline.migrations.0002_default_stages", "pipeline", "Stage")]
 
 
 @pytest.fixture(autouse=True)

@@ -362,6 +362,7 @@ def _register_routers() -> None:
     from l2c.quoting.api_catalogue import router as catalogue_router
     from l2c.quoting.api_documents import router as documents_router
     from l2c.receivables.api import router as receivables_router
+    from l2c.revenue.api import router as revenue_router
 
     api.add_router("/", identity_router)
     api.add_router("/", customers_router)
@@ -385,6 +386,7 @@ def _register_routers() -> None:
     api.add_router("/", billing_reversals_router)
     api.add_router("/", banking_unmatch_router)
     api.add_router("/", receivables_router)
+    api.add_router("/", revenue_router)
 
 
 _register_routers()

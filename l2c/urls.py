@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("l2c.billing.urls")),
     path("", include("l2c.banking.urls")),
     path("", include("l2c.receivables.urls")),
+    path("", include("l2c.revenue.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]

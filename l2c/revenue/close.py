@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Case, DecimalField, F, Sum, When
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -117,49 +117,55 @@ def last_closed() -> dt.date | None:
 
 def _billed(through: dt.date) -> dict[int, tuple[Decimal, Decimal]]:
     """{contract id: (billed net in the contract currency, the same in the company currency)} as the invoice
-    and credit-note postings put it on deferred revenue, through `through`."""
-    from l2c.billing.models import CreditNote, Invoice
-    from l2c.ledger.models import DEFERRED_REVENUE, JournalLine
+    and credit-note postings put it on deferred revenue, through `through` (one query, joined in the database:
+    the close reads every contract's billing at once)."""
+    from django.db import connection
 
-    signed_amount = Case(When(credit__gt=0, then=F("amount")), default=-F("amount"),
-                         output_field=DecimalField(max_digits=24, decimal_places=4))
-    rows = (JournalLine.objects.filter(account__code=DEFERRED_REVENUE, entry__date__lte=through,
-                                       entry__source_type__in=("billing.invoice", "billing.credit_note"))
-            .values_list("entry__source_type", "entry__source_id")
-            .annotate(base=Sum("credit") - Sum("debit"), amount=Sum(signed_amount)))
-    rows = list(rows)
-    invoice_ids = {source_id for kind, source_id, _b, _a in rows if kind == "billing.invoice"}
-    note_ids = {source_id for kind, source_id, _b, _a in rows if kind == "billing.credit_note"}
-    contract_of_invoice = dict(Invoice.objects.filter(pk__in=invoice_ids, contract__isnull=False)
-                               .values_list("pk", "contract_id")) if invoice_ids else {}
-    contract_of_note = dict(CreditNote.objects.filter(pk__in=note_ids, invoice__contract__isnull=False)
-                            .values_list("pk", "invoice__contract_id")) if note_ids else {}
-    billed: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for kind, source_id, base, amount in rows:
-        contract_id = (contract_of_invoice if kind == "billing.invoice" else contract_of_note).get(source_id)
-        if contract_id is not None:
-            billed[contract_id][0] += amount or ZERO
-            billed[contract_id][1] += base or ZERO
-    return {k: (v[0], v[1]) for k, v in billed.items()}
+    from l2c.billing.models import CreditNote, Invoice
+    from l2c.ledger.models import DEFERRED_REVENUE, JournalEntry, JournalLine, LedgerAccount
+
+    q = connection.ops.quote_name
+    line, entry = q(JournalLine._meta.db_table), q(JournalEntry._meta.db_table)
+    invoice, note = q(Invoice._meta.db_table), q(CreditNote._meta.db_table)
+    account_id = LedgerAccount.objects.filter(code=DEFERRED_REVENUE).values_list("pk", flat=True).first()
+    sql = (f"SELECT COALESCE(i.contract_id, ni.contract_id) AS contract_id, "
+           f"SUM(CASE WHEN l.credit > 0 THEN l.amount ELSE -l.amount END), SUM(l.credit - l.debit) "
+           f"FROM {line} l JOIN {entry} e ON e.id = l.entry_id "
+           f"LEFT JOIN {invoice} i ON e.source_type = 'billing.invoice' AND i.id = e.source_id "
+           f"LEFT JOIN {note} n ON e.source_type = 'billing.credit_note' AND n.id = e.source_id "
+           f"LEFT JOIN {invoice} ni ON ni.id = n.invoice_id "
+           f"WHERE l.account_id = %s AND e.date <= %s AND e.source_type IN ('billing.invoice', 'billing.credit_note') "
+           f"GROUP BY COALESCE(i.contract_id, ni.contract_id)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account_id, through])
+        rows = cursor.fetchall()
+    return {contract_id: (_dec(amount), _dec(base)) for contract_id, amount, base in rows if contract_id is not None}
+
+
+def _dec(value) -> Decimal:
+    """A sum read back from the database as a Decimal (SQLite returns floats: rounded to 4 places, as stored)."""
+    if value is None:
+        return ZERO
+    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(Decimal("0.0001"))
 
 
 def _earlier_postings() -> dict[int, dict[str, Decimal]]:
     rows = (RevenuePosting.objects.filter(reversed=False).values("revenue_contract_id")
             .annotate(revenue=Sum("revenue_amount"), deferred=Sum("deferred_amount"), deferred_base=Sum("deferred_base"),
                       asset=Sum("asset_amount"), asset_base=Sum("asset_base")))
-    return {row.pop("revenue_contract_id"): row for row in rows}
+    return {row.pop("revenue_contract_id"): {k: _dec(v) for k, v in row.items()} for row in rows}
 
 
 def _recognised_before() -> dict[int, Decimal]:
-    return dict(Recognition.objects.filter(posting__reversed=False).values("obligation_id")
-                .annotate(total=Sum("amount")).values_list("obligation_id", "total"))
+    return {pk: _dec(total) for pk, total in Recognition.objects.filter(posting__reversed=False)
+            .values("obligation_id").annotate(total=Sum("amount")).values_list("obligation_id", "total")}
 
 
 def _ratable_through(month: dt.date) -> dict[int, Decimal]:
     """{obligation id: Σ of its current version's planned months up to and including `month`}."""
-    return dict(ScheduleLine.objects.filter(version__number=F("version__revenue_contract__version"),
-                                            period__lte=month, obligation__method="ratable")
-                .values("obligation_id").annotate(total=Sum("amount")).values_list("obligation_id", "total"))
+    return {pk: _dec(total) for pk, total in ScheduleLine.objects.filter(
+        version__number=F("version__revenue_contract__version"), period__lte=month, obligation__method="ratable")
+        .values("obligation_id").annotate(total=Sum("amount")).values_list("obligation_id", "total")}
 
 
 def _rate(amount_ccy: Decimal, amount_base: Decimal) -> Decimal:

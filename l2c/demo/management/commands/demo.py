@@ -31,7 +31,10 @@ class Command(BaseCommand):
                                  "(used by `make run` on every start)")
 
     def handle(self, *args, leads, seed, if_empty, **options):
+        from django.db import connection
+
         from l2c.demo import generate
+        from l2c.demo.order_to_cash import ensure_demo_order_to_cash
         from l2c.identity.models import User
         from l2c.leads.models import Lead
 
@@ -49,9 +52,17 @@ class Command(BaseCommand):
 
         try:
             result = generate(leads=leads, seed=seed, progress=progress)
+            contracts = 0
+            # signed contracts, orders, invoices, payments, a bank statement and closed revenue months; its
+            # event subscribers run after each commit, so not inside a test's transaction
+            if leads and not connection.in_atomic_block:
+                contracts = ensure_demo_order_to_cash(
+                    {u.username: u for u in User.objects.filter(username__in=DEMO_USERNAMES)})
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         summary = ", ".join(f"{count:,} {label.split('.')[-1].lower()}" for label, count in result.counts.items())
+        if contracts:
+            summary += f", {contracts} signed contracts with orders, invoices, payments and closed revenue months"
         self.stdout.write(self.style.SUCCESS(
             f"demo data (seed {seed}) created in {result.seconds:.1f}s: {summary}; audit: {result.audit_mode} events"))
         shown = ", ".join(u.username for u in DEMO_USERS if u.shown)

@@ -1,0 +1,383 @@
+"""Revenue pages (finance and admin): the overview of reports with charts, one contract's allocation, schedules
+and postings, and the month close. Every report can be downloaded as CSV or XLSX. Sales roles get 403.
+
+Thin: a form parses, a selector reads, `close` writes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from l2c.core import exports
+from l2c.core.errors import DomainError, FieldError, NotFound, ValidationFailed
+from l2c.core.exports import Column
+
+from . import close, selectors, services
+from .api import default_range
+from .charts import Series, bar_chart
+
+
+def revenue_page(view):
+    """Logged in, and finance or admin; anyone else gets 403."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not services.can_use_revenue(request.user):
+            raise DjangoPermissionDenied(_("Only finance and admin users can see revenue."))
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _render(request, template: str, context: dict, status: int = 200):
+    return render(request, template, {"nav": "revenue", **context}, status=status)
+
+
+# --- forms ------------------------------------------------------------------------------------------
+
+class RangeForm(forms.Form):
+    date_from = forms.DateField(label=gettext_lazy("From"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    by = forms.ChoiceField(label=gettext_lazy("Revenue by"), required=False, choices=[
+        ("", gettext_lazy("Month only")), ("product", gettext_lazy("Product")),
+        ("customer", gettext_lazy("Customer"))])
+
+    def __init__(self, data=None):
+        # the query string names them from/to, like the API
+        if data is not None:
+            data = {"date_from": data.get("from", ""), "date_to": data.get("to", ""), "by": data.get("by", "")}
+        super().__init__(data)
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end of the range is before its start."))
+        return cleaned
+
+    def values(self) -> tuple[dt.date, dt.date, str | None]:
+        """(from, to, by): the form's values, the last twelve months by default; a ValidationFailed naming
+        the field for a bad date."""
+        if self.is_bound and not self.is_valid():
+            names = {"date_from": "from", "date_to": "to"}
+            raise ValidationFailed([FieldError(names.get(name, name), " ".join(str(m) for m in errs), "invalid")
+                                    for name, errs in self.errors.items()])
+        data = self.cleaned_data if self.is_bound else {}
+        end = data.get("date_to") or timezone.localdate()
+        start = data.get("date_from") or default_range(end)[0]
+        return start, end, data.get("by") or None
+
+
+class CloseForm(forms.Form):
+    period = forms.CharField(label=gettext_lazy("Month (YYYY-MM)"), max_length=7,
+                             widget=forms.TextInput(attrs={"placeholder": "2026-11", "pattern": r"\d{4}-\d{2}"}))
+
+
+class ReopenForm(CloseForm):
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.TextInput)
+
+
+# --- overview ---------------------------------------------------------------------------------------
+
+def _month_label(month: dt.date) -> str:
+    return month.strftime("%Y-%m")
+
+
+@require_GET
+@revenue_page
+def overview(request):
+    form = RangeForm(request.GET if request.GET else None)
+    typed = {"from_value": request.GET.get("from", ""), "to_value": request.GET.get("to", "")}
+    try:
+        date_from, date_to, by = form.values()
+    except ValidationFailed:
+        return _render(request, "revenue/overview.html", {"form": form, "report": None, **typed}, status=400)
+    user = request.user
+    try:
+        revenue = selectors.revenue_by_month(date_from, date_to, user=user)
+        grouped = selectors.revenue_by_month(date_from, date_to, by, user=user) if by else []
+        rbc = selectors.recognised_billed_collected(date_from, date_to, user=user)
+        waterfall = selectors.deferred_waterfall(date_from, date_to, user=user)
+        future = selectors.future_recognition(date_to, user=user)
+        rpo = selectors.remaining_performance_obligations(date_to, user=user, per_contract=False)
+        mrr = selectors.mrr(date_from, date_to, user=user)
+        top = selectors.top_contracts(date_from, date_to, user=user)
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            form.add_error(None, f"{error.field}: {error.message}")
+        return _render(request, "revenue/overview.html", {"form": form, "report": None, **typed}, status=400)
+    months = [_month_label(row["month"]) for row in revenue]
+    revenue_chart = bar_chart(
+        title=_("Revenue recognised per month"), categories=months,
+        series=[Series(_("Revenue"), [row["amount"] for row in revenue])],
+        description=_("In %(currency)s.") % {"currency": mrr["currency"]})
+    rbc_chart = bar_chart(
+        title=_("Recognised, billed and collected per month"), categories=months,
+        series=[Series(_("Recognised"), [r["recognised"] for r in rbc]), Series(_("Billed"), [r["billed"] for r in rbc]),
+                Series(_("Collected"), [r["collected"] for r in rbc])],
+        description=_("In %(currency)s.") % {"currency": mrr["currency"]})
+    mrr_chart = bar_chart(
+        title=_("Monthly recurring revenue"), categories=months,
+        series=[Series(_("MRR"), [r["closing"] for r in mrr["months"]])],
+        description=_("In %(currency)s, on each month's last day.") % {"currency": mrr["currency"]})
+    query = urlencode({"from": date_from.isoformat(), "to": date_to.isoformat(), **({"by": by} if by else {})})
+    return _render(request, "revenue/overview.html", {
+        "form": form, "report": True, "from_value": date_from.isoformat(), "to_value": date_to.isoformat(), "date_from": date_from, "date_to": date_to, "by": by,
+        "currency": mrr["currency"], "revenue": revenue, "grouped": grouped, "rbc": rbc, "waterfall": waterfall,
+        "future": future, "rpo": rpo, "rpo_customers": rpo["customers"][:50], "top": top,
+        "mrr": mrr["months"], "mrr_movements": mrr["movements"][:100], "mrr_movements_count": len(mrr["movements"]),
+        "revenue_chart": revenue_chart, "rbc_chart": rbc_chart, "mrr_chart": mrr_chart,
+        "revenue_total": sum((r["amount"] for r in revenue), 0), "query": query,
+        "exports": [(key, label) for key, (label, _c, _b) in _report_exports().items()],
+    })
+
+
+MOVEMENT_LABELS = {"new": gettext_lazy("New"), "expansion": gettext_lazy("Expansion"),
+                   "contraction": gettext_lazy("Contraction"), "churn": gettext_lazy("Churn"),
+                   "reactivation": gettext_lazy("Reactivation")}
+
+
+# --- exports ----------------------------------------------------------------------------------------
+
+class Rows(list):
+    """A report's rows for `core.exports`, which reads a queryset's count() and iterator()."""
+
+    def count(self) -> int:
+        return len(self)
+
+    def iterator(self, chunk_size=None):
+        return iter(self)
+
+
+def _col(header, key: str) -> Column:
+    return Column(header, lambda row: row[key])
+
+
+def _month_col() -> Column:
+    return Column(gettext_lazy("Month"), lambda row: _month_label(row["month"]))
+
+
+def _report_exports() -> dict:
+    """{key: (label, columns, build(user, from, to, by) → rows)} of the overview's reports."""
+    def revenue(user, start, end, by):
+        return selectors.revenue_by_month(start, end, by, user=user)
+
+    def future(user, start, end, by):
+        report = selectors.future_recognition(end, user=user)
+        return [*report["months"], {"month": None, "amount": report["later"]}]
+
+    return {
+        "revenue": (gettext_lazy("Revenue by month"), [
+            _month_col(), _col(gettext_lazy("Key"), "key"), _col(gettext_lazy("Product or customer"), "label"),
+            _col(gettext_lazy("Revenue"), "amount")], revenue),
+        "billed-collected": (gettext_lazy("Recognised, billed, collected"), [
+            _month_col(), _col(gettext_lazy("Recognised"), "recognised"), _col(gettext_lazy("Billed"), "billed"),
+            _col(gettext_lazy("Collected"), "collected")],
+            lambda user, start, end, by: selectors.recognised_billed_collected(start, end, user=user)),
+        "deferred": (gettext_lazy("Deferred revenue waterfall"), [
+            _month_col(), _col(gettext_lazy("Opening"), "opening"), _col(gettext_lazy("Billings"), "billings"),
+            _col(gettext_lazy("Recognition"), "recognition"), _col(gettext_lazy("Other"), "other"),
+            _col(gettext_lazy("Closing"), "closing")],
+            lambda user, start, end, by: selectors.deferred_waterfall(start, end, user=user)),
+        "future": (gettext_lazy("Future recognition"), [
+            Column(gettext_lazy("Month"), lambda row: _month_label(row["month"]) if row["month"] else _("Later")),
+            _col(gettext_lazy("Planned"), "amount")], future),
+        "rpo": (gettext_lazy("Remaining performance obligations"), [
+            _col(gettext_lazy("Contract"), "contract"), _col(gettext_lazy("Customer"), "customer"),
+            _col(gettext_lazy("Currency"), "currency"), _col(gettext_lazy("Remaining (contract currency)"), "amount"),
+            _col(gettext_lazy("Within 12 months"), "within_12_months"), _col(gettext_lazy("Later"), "later"),
+            _col(gettext_lazy("Total"), "total")],
+            lambda user, start, end, by: selectors.remaining_performance_obligations(end, user=user)["contracts"]),
+        "mrr": (gettext_lazy("MRR movements"), [
+            _month_col(), _col(gettext_lazy("Opening MRR"), "opening"), _col(gettext_lazy("New"), "new"),
+            _col(gettext_lazy("Expansion"), "expansion"), _col(gettext_lazy("Contraction"), "contraction"),
+            _col(gettext_lazy("Churn"), "churn"), _col(gettext_lazy("Reactivation"), "reactivation"),
+            _col(gettext_lazy("Closing MRR"), "closing"), _col(gettext_lazy("ARR"), "arr"),
+            _col(gettext_lazy("Customers"), "customers")],
+            lambda user, start, end, by: selectors.mrr(start, end, user=user)["months"]),
+        "mrr-customers": (gettext_lazy("MRR movements per customer"), [
+            _month_col(), _col(gettext_lazy("Customer"), "customer"),
+            Column(gettext_lazy("Movement"), lambda row: str(MOVEMENT_LABELS[row["kind"]])),
+            _col(gettext_lazy("MRR before"), "before"), _col(gettext_lazy("MRR after"), "after"),
+            _col(gettext_lazy("Change"), "amount")],
+            lambda user, start, end, by: selectors.mrr(start, end, user=user)["movements"]),
+    }
+
+
+@require_GET
+@revenue_page
+def report_export(request, report: str):
+    """One report of the overview, for the same range, as CSV or XLSX (`format`)."""
+    found = _report_exports().get(report)
+    if found is None:
+        raise Http404(_("No such report."))
+    label, columns, build_rows = found
+
+    def build():
+        start, end, by = RangeForm(request.GET).values()
+        rows = Rows(build_rows(request.user, start, end, by))
+        return rows, {"report": report, "from": start.isoformat(), "to": end.isoformat(), "by": by or ""}
+
+    return exports.ui_export(request, build, columns=columns, stem=f"revenue-{report}", object_type="revenue.report",
+                             sheet_title=str(label), back_url="/revenue/")
+
+
+# --- one contract -----------------------------------------------------------------------------------
+
+def _detail(request, contract_id: int) -> dict:
+    try:
+        rc = selectors.revenue_contract_get(user=request.user, contract_id=contract_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    return selectors.contract_detail(rc, user=request.user)
+
+
+@require_GET
+@revenue_page
+def contract_detail(request, contract_id: int):
+    detail = _detail(request, contract_id)
+    return _render(request, "revenue/contract_detail.html", {"d": detail, "tables": CONTRACT_TABLES})
+
+
+CONTRACT_TABLES = {
+    "allocation": (gettext_lazy("Allocation"), [
+        _col(gettext_lazy("Obligation"), "name"), _col(gettext_lazy("Product"), "product"),
+        _col(gettext_lazy("Method"), "method_label"), _col(gettext_lazy("Quantity"), "quantity"),
+        _col(gettext_lazy("Standalone selling price"), "ssp"),
+        _col(gettext_lazy("SSP from list price"), "ssp_from_list_price"), _col(gettext_lazy("Allocated"), "allocated"),
+        _col(gettext_lazy("Recognised to date"), "recognised"),
+        Column(gettext_lazy("Quote lines"), lambda row: ", ".join(q["quote"] for q in row["quote_lines"]))],
+        lambda d: d["allocation"]),
+    "schedule": (gettext_lazy("Schedule"), [
+        _col(gettext_lazy("Version"), "version"), _col(gettext_lazy("Obligation"), "name"),
+        _month_col(), _col(gettext_lazy("Planned"), "amount")],
+        lambda d: [{"version": v["number"], "name": line["name"], "month": month, "amount": amount}
+                   for v in d["versions"] for line in v["lines"]
+                   for month, amount in zip(v["months"], line["amounts"], strict=True) if amount]),
+    "postings": (gettext_lazy("Postings"), [
+        _month_col(), _col(gettext_lazy("Revenue (contract currency)"), "revenue_amount"),
+        _col(gettext_lazy("Revenue"), "revenue_base"), _col(gettext_lazy("Deferred revenue released"), "deferred_amount"),
+        _col(gettext_lazy("Contract asset"), "asset_amount"), _col(gettext_lazy("Reversed"), "reversed"),
+        _col(gettext_lazy("Journal entry"), "journal_entry")],
+        lambda d: [{**p, "month": p["period"]} for p in d["postings"]]),
+}
+
+
+@require_GET
+@revenue_page
+def contract_export(request, contract_id: int):
+    """The contract's allocation, schedule (every version) or postings (`table`) as CSV or XLSX."""
+    found = CONTRACT_TABLES.get(request.GET.get("table") or "allocation")
+    if found is None:
+        raise Http404(_("No such table: use allocation, schedule or postings."))
+    label, columns, rows_of = found
+    detail = _detail(request, contract_id)
+
+    def build():
+        return Rows(rows_of(detail)), {"contract": detail["contract"], "table": request.GET.get("table", "")}
+
+    return exports.ui_export(request, build, columns=columns, stem=f"revenue-{detail['contract']}",
+                             object_type="revenue.revenuecontract", sheet_title=str(label),
+                             back_url=request.path.replace("export/", ""))
+
+
+# --- the month close --------------------------------------------------------------------------------
+
+CLOSE_COLUMNS = [
+    Column(gettext_lazy("Month"), lambda c: c.period.strftime("%Y-%m")),
+    Column(gettext_lazy("Status"), lambda c: c.get_status_display()),
+    Column(gettext_lazy("Closed at"), lambda c: c.closed_at),
+    Column(gettext_lazy("Closed by"), lambda c: str(c.closed_by) if c.closed_by_id else ""),
+    Column(gettext_lazy("Contracts"), lambda c: c.contracts),
+    Column(gettext_lazy("Journal entries"), lambda c: c.entries),
+    Column(gettext_lazy("Revenue"), lambda c: c.revenue),
+    Column(gettext_lazy("Reopened at"), lambda c: c.reopened_at),
+    Column(gettext_lazy("Reopened by"), lambda c: str(c.reopened_by) if c.reopened_by_id else ""),
+    Column(gettext_lazy("Reason for reopening"), lambda c: c.reopen_reason),
+]
+
+
+def _next_to_close() -> str:
+    last = close.last_closed()
+    month = selectors.engine.next_month(last) if last else selectors.add_months(timezone.localdate().replace(day=1), -1)
+    return month.strftime("%Y-%m")
+
+
+@require_http_methods(["GET", "POST"])
+@revenue_page
+def period_close(request):
+    close_form = CloseForm(initial={"period": _next_to_close()})
+    reopen_form = ReopenForm(initial={"period": (close.last_closed() or timezone.localdate()).strftime("%Y-%m")})
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "close":
+            close_form = CloseForm(request.POST)
+            if close_form.is_valid():
+                try:
+                    summary = close.close_period(actor=request.user, period=close_form.cleaned_data["period"])
+                except DomainError as exc:
+                    _form_error(close_form, exc)
+                else:
+                    if summary.already_closed:
+                        messages.info(request, _("%(month)s was already closed: nothing was posted.")
+                                      % {"month": summary.period})
+                    else:
+                        messages.success(request, _(
+                            "%(month)s closed: %(revenue)s of revenue recognised on %(contracts)s contracts in "
+                            "%(entries)s journal entries; the month is locked.") % {
+                            "month": summary.period, "revenue": summary.revenue_base,
+                            "contracts": summary.contracts, "entries": summary.entries})
+                    return redirect("revenue:close")
+        elif action == "reopen":
+            if not getattr(request.user, "is_admin", False):
+                raise DjangoPermissionDenied(_("Only an admin can reopen a closed month."))
+            reopen_form = ReopenForm(request.POST)
+            if reopen_form.is_valid():
+                try:
+                    closed = close.reopen_period(actor=request.user, period=reopen_form.cleaned_data["period"],
+                                                 reason=reopen_form.cleaned_data["reason"])
+                except DomainError as exc:
+                    _form_error(reopen_form, exc)
+                else:
+                    messages.success(request, _("%(month)s reopened: its revenue entries were reversed and the "
+                                                "month unlocked.") % {"month": closed})
+                    return redirect("revenue:close")
+        else:
+            messages.error(request, _("Choose close or reopen."))
+        status = 400
+    return _render(request, "revenue/close.html", {
+        "closes": selectors.period_closes(user=request.user), "close_form": close_form, "reopen_form": reopen_form,
+        "last_closed": close.last_closed()}, status=status)
+
+
+def _form_error(form, exc: DomainError) -> None:
+    """The service's error beside its field (period, reason), anything else above the form."""
+    errors = exc.errors or [FieldError(None, exc.message)]
+    for error in errors:
+        form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+@require_GET
+@revenue_page
+def close_export(request):
+    def build():
+        return Rows(selectors.period_closes(user=request.user)), {}
+
+    return exports.ui_export(request, build, columns=CLOSE_COLUMNS, stem="revenue-closes",
+                             object_type="revenue.periodclose", sheet_title=_("Closed months"),
+                             back_url="/revenue/close/")
