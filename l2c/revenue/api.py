@@ -7,12 +7,15 @@ currency unless the field says otherwise. Reports work in whole months (`from` 2
 """
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from decimal import Decimal
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
+from l2c.core.errors import ValidationFailed
 from l2c.core.money import round_money
 from l2c.customers.api import StrictSchema
 
@@ -32,14 +35,30 @@ def default_range(end: dt.date) -> tuple[dt.date, dt.date]:
     return selectors.add_months(end.replace(day=1), -11), end
 
 
+def _day(value: str | None, field: str, *, end: bool) -> dt.date | None:
+    """A report bound: a day (YYYY-MM-DD) or a whole month (YYYY-MM: its first day for `from`, last for `to`)."""
+    if value in (None, ""):
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 7:
+            first = dt.date.fromisoformat(text + "-01")
+            return first.replace(day=calendar.monthrange(first.year, first.month)[1]) if end else first
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed.single(field, _("Give a month (YYYY-MM) or a day (YYYY-MM-DD), e.g. 2026-11 (got "
+                                               "%(value)r).") % {"value": text}, "invalid") from None
+
+
 class RangeFilters(Schema):
-    date_from: dt.date | None = Field(None, alias="from", description="First day (its whole month counts); "
-                                                                       "default: 11 months before this month")
-    date_to: dt.date | None = Field(None, alias="to", description="Last day (its whole month counts); default: today")
+    date_from: str | None = Field(None, alias="from", max_length=10, description=(
+        "First month (YYYY-MM) or day (YYYY-MM-DD; its whole month counts); default: 11 months before this month"))
+    date_to: str | None = Field(None, alias="to", max_length=10, description=(
+        "Last month (YYYY-MM) or day (YYYY-MM-DD; its whole month counts); default: today"))
 
     def dates(self) -> tuple[dt.date, dt.date]:
-        end = self.date_to or timezone.localdate()
-        return self.date_from or default_range(end)[0], end
+        end = _day(self.date_to, "to", end=True) or timezone.localdate()
+        return _day(self.date_from, "from", end=False) or default_range(end)[0], end
 
 
 class RevenueFilters(RangeFilters):

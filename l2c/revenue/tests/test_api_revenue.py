@@ -67,6 +67,8 @@ def test_revenue_report_numbers_as_strings(api_for, finance, closed_bundle):  # 
     assert [(r["month"], r["amount"]) for r in body["rows"]] == [
         ("2026-01-01", "8135.92"), ("2026-02-01", "1757.33"), ("2026-03-01", "0.00")]
     assert body["total"] == "9893.25" and body["currency"] == "USD"
+    months = client.get(BASE + "/reports/revenue", {"from": "2026-01", "to": "2026-03"}).json()  # whole months
+    assert (months["date_from"], months["date_to"], months["total"]) == ("2026-01-01", "2026-03-31", "9893.25")
     by_customer = client.get(BASE + "/reports/revenue", {"from": "2026-01-01", "to": "2026-02-28", "by": "customer"})
     assert [r["label"] for r in by_customer.json()["rows"]] == [closed_bundle.account.name] * 2
     rbc = client.get(BASE + "/reports/revenue-billed-collected", {"from": "2026-01-01", "to": "2026-02-28"}).json()
@@ -86,7 +88,7 @@ def test_revenue_report_numbers_as_strings(api_for, finance, closed_bundle):  # 
 
 
 @pytest.mark.parametrize(("params", "field"), [
-    ({"from": "2026-13-01"}, "from"), ({"to": "yesterday"}, "to"), ({"from": "2026-03-01", "to": "2026-01-01"}, "to"),
+    ({"from": "2026-13-01"}, "from"), ({"to": "yesterday"}, "to"), ({"from": "2026-13"}, "from"), ({"from": "2026-03-01", "to": "2026-01-01"}, "to"),
     ({"by": "region"}, "by")])
 def test_bad_dates_are_422_naming_the_field(api_for, finance, params, field):
     response = api_for(finance).get(BASE + "/reports/revenue", params)
