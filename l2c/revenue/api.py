@@ -321,6 +321,44 @@ def contract_detail(request, contract_id: int):
     return selectors.contract_detail(rc, user=user)
 
 
+class ModifyIn(StrictSchema):
+    effective_date: dt.date = Field(..., description="The first day the change applies")
+    reason: str = Field(..., max_length=2000)
+    price_change: str | None = Field(None, max_length=30, description='Transaction price up or down, e.g. "1200.00" '
+                                                                       'or "-300.00" (contract currency)')
+    new_end_date: dt.date | None = Field(None, description="Ratable obligations run to this day (extension)")
+    terminate_on: dt.date | None = Field(None, description="Last day of service (early termination)")
+    quantities: dict[str, str] | None = Field(None, description='{"<obligation id>": "<new quantity>"} for ratable '
+                                                                 'obligations')
+
+
+class GroupIn(StrictSchema):
+    obligation_ids: list[int] = Field(..., min_length=2, max_length=100)
+    method: str | None = Field(None, max_length=20, description="point_in_time, ratable or milestone (default: "
+                                                                  "the first one's)")
+
+
+@router.post("/revenue/contracts/{int:contract_id}/modify", response={201: ContractDetailOut})
+def modify_contract(request, contract_id: int, data: ModifyIn):
+    """A prospective contract modification: price change, extension, early termination or quantity change on a
+    ratable obligation. Makes a new schedule version (the old one is kept) and answers the contract's detail."""
+    user = _user(request)
+    rc = selectors.revenue_contract_get(user=user, contract_id=contract_id)
+    services.modify_contract(actor=user, revenue_contract=rc, **data.dict())
+    rc.refresh_from_db()
+    return Status(201, selectors.contract_detail(rc, user=user))
+
+
+@router.post("/revenue/contracts/{int:contract_id}/group", response={201: ContractDetailOut})
+def group_obligations(request, contract_id: int, data: GroupIn):
+    """Merge obligations that are not distinct into one (only before anything was recognised on them)."""
+    user = _user(request)
+    rc = selectors.revenue_contract_get(user=user, contract_id=contract_id)
+    services.group_obligations(actor=user, revenue_contract=rc, **data.dict())
+    rc.refresh_from_db()
+    return Status(201, selectors.contract_detail(rc, user=user))
+
+
 # --- month closes -----------------------------------------------------------------------------------
 
 class PeriodCloseOut(Schema):

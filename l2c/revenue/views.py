@@ -91,6 +91,21 @@ class ReopenForm(CloseForm):
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.TextInput)
 
 
+class ModifyForm(forms.Form):
+    """A prospective contract modification (revenue.services.modify_contract checks every rule)."""
+
+    effective_date = forms.DateField(label=gettext_lazy("Takes effect on"),
+                                     widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=2000, widget=forms.TextInput)
+    price_change = forms.CharField(label=gettext_lazy("Price change (contract currency, + or −)"), required=False,
+                                   max_length=30, widget=forms.TextInput(attrs={"inputmode": "decimal",
+                                                                                "placeholder": "1200.00"}))
+    new_end_date = forms.DateField(label=gettext_lazy("New end of service (extension)"), required=False,
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+    terminate_on = forms.DateField(label=gettext_lazy("Last day of service (early termination)"), required=False,
+                                   widget=forms.DateInput(attrs={"type": "date"}))
+
+
 # --- overview ---------------------------------------------------------------------------------------
 
 def _month_label(month: dt.date) -> str:
@@ -246,11 +261,31 @@ def _detail(request, contract_id: int) -> dict:
     return selectors.contract_detail(rc, user=request.user)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @revenue_page
 def contract_detail(request, contract_id: int):
+    """The contract's revenue; a POST is a prospective modification (a new schedule version)."""
+    form = ModifyForm()
+    status = 200
+    if request.method == "POST":
+        form = ModifyForm(request.POST)
+        if form.is_valid():
+            try:
+                rc = selectors.revenue_contract_get(user=request.user, contract_id=contract_id)
+                version = services.modify_contract(actor=request.user, revenue_contract=rc, **form.cleaned_data)
+            except NotFound as exc:
+                raise Http404(exc.message) from exc
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(request, _("Schedule version %(n)s made: what was earned before %(day)s stays, the "
+                                            "rest is spread over what remains.")
+                                 % {"n": version.number, "day": version.effective_date.isoformat()})
+                return redirect("revenue:contract", contract_id=contract_id)
+        status = 400
     detail = _detail(request, contract_id)
-    return _render(request, "revenue/contract_detail.html", {"d": detail, "tables": CONTRACT_TABLES})
+    return _render(request, "revenue/contract_detail.html", {"d": detail, "tables": CONTRACT_TABLES,
+                                                             "modify_form": form}, status=status)
 
 
 CONTRACT_TABLES = {

@@ -161,3 +161,29 @@ def test_closing_before_the_last_closed_month_is_a_conflict(api_for, finance):
     assert response.status_code == 409 and "2026-02" in response.json()["detail"]
     assert dt.date(2026, 2, 1) == PeriodClose.objects.get().period
     assert D(0) == PeriodClose.objects.get().revenue_base
+
+
+def test_modify_and_group_through_the_api(api_for, finance, rep):
+    from l2c.revenue import services
+
+    contract = the_bundle()
+    rc = services.register_contract(contract)
+    license_, support, implementation = rc.obligations.order_by("position")
+    client = api_for(finance)
+    response = client.post(BASE + f"/revenue/contracts/{contract.pk}/group",
+                           {"obligation_ids": [license_.pk, implementation.pk], "method": "milestone"})
+    assert response.status_code == 201, response.content
+    assert len(response.json()["allocation"]) == 2
+    response = client.post(BASE + f"/revenue/contracts/{contract.pk}/modify", {
+        "effective_date": "2026-07-15", "reason": "Second year of support", "price_change": "2000.00",
+        "new_end_date": "2028-01-14"})
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert max(v["number"] for v in body["versions"]) == 3
+    rc.refresh_from_db()
+    assert rc.transaction_price == D("16000.00")
+    bad = client.post(BASE + f"/revenue/contracts/{contract.pk}/modify",
+                      {"effective_date": "2026-07-15", "reason": "", "price_change": "abc"})
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"reason", "price_change"}
+    assert api_for(rep).post(BASE + f"/revenue/contracts/{contract.pk}/modify", {
+        "effective_date": "2026-07-15", "reason": "x", "price_change": "1"}).status_code == 403

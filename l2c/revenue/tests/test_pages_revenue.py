@@ -180,3 +180,27 @@ def test_admin_reopens_with_a_reason(admin_user, finance):
                            follow=True)
     assert "2026-01 reopened" in response.content.decode()
     assert PeriodClose.objects.get().status == PeriodClose.Status.REOPENED
+
+
+def test_finance_changes_a_contract_on_its_revenue_page(client, finance, rep):
+    from l2c.revenue import services
+    from l2c.revenue.tests.test_worked_examples import the_bundle
+
+    contract = the_bundle()
+    rc = services.register_contract(contract)
+    client.force_login(finance)
+    url = f"/revenue/contracts/{contract.pk}/"
+    page = client.get(url)
+    assert page.status_code == 200 and "Change the contract" in page.content.decode()
+    bad = client.post(url, {"effective_date": "2026-07-15", "reason": "Upsell", "price_change": "abc"})
+    assert bad.status_code == 400 and "is not a decimal amount" in bad.content.decode()
+    closed_month = client.post(url, {"effective_date": "2020-01-01", "reason": "Upsell", "price_change": "10"})
+    assert closed_month.status_code == 400 and "before the contract starts" in closed_month.content.decode()
+    assert rc.versions.count() == 1
+    done = client.post(url, {"effective_date": "2026-07-15", "reason": "Second year", "price_change": "2000.00",
+                             "new_end_date": "2028-01-14"})
+    assert done.status_code == 302 and rc.versions.count() == 2
+    rc.refresh_from_db()
+    assert rc.transaction_price == 16000
+    client.force_login(rep)
+    assert client.post(url, {"effective_date": "2026-07-15", "reason": "x", "price_change": "1"}).status_code == 403
