@@ -165,6 +165,9 @@ def time_reports(first: dt.date, last: dt.date) -> dict:
         "deferred_waterfall": lambda: selectors.deferred_waterfall(start, last),
         "future_recognition": lambda: selectors.future_recognition(last),
         "remaining_performance_obligations": lambda: selectors.remaining_performance_obligations(last),
+        # what the overview page reads (per customer; the per-contract list is the CSV export and the API's)
+        "remaining_performance_obligations_customers": lambda: selectors.remaining_performance_obligations(
+            last, per_contract=False),
         "mrr": lambda: selectors.mrr(start, last),
         "contract_detail": lambda: selectors.contract_detail(
             selectors.revenue_contract_get(user=None, contract_id=one[1])),
@@ -179,7 +182,7 @@ def time_reports(first: dt.date, last: dt.date) -> dict:
             runs.append(round((time.perf_counter() - began) * 1000, 1))
         times[name] = runs
     overview = ("revenue_by_month", "revenue_by_month_by_customer", "recognised_billed_collected",
-                "deferred_waterfall", "future_recognition", "remaining_performance_obligations", "mrr")
+                "deferred_waterfall", "future_recognition", "remaining_performance_obligations_customers", "mrr")
     times["overview_page"] = round(sum(times[name][1] for name in overview), 1)
     return times
 

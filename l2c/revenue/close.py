@@ -47,7 +47,7 @@ from l2c.core.bulk import allocate_ids, insert_objects, insert_rows
 from l2c.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from l2c.core.money import round_money
 
-from . import engine, recognition, services
+from . import engine, recognition, services, snapshots
 from .models import (
     PerformanceObligation,
     PeriodClose,
@@ -221,6 +221,7 @@ def close_period(*, actor, period) -> CloseSummary:
         summary.lines = sum(len(lines) for _memo, lines in entries_spec)
         summary.revenue_base = sum((p.revenue_base for p in postings), ZERO)
         summary.entry_numbers = [entry.number for entry in entries]
+        snapshots.write_snapshot(close)
         ledger.period_lock(actor=actor, year=year, month=month)
         summary.seconds = time.perf_counter() - started
         close.contracts, close.entries, close.lines = summary.contracts, summary.entries, summary.lines
@@ -283,7 +284,8 @@ def _compute(first: dt.date, last: dt.date):
         r_delta = round_money(r_delta, currency)
         d_move = round_money(d_cur - d_target, currency)  # + debit deferred revenue (a release)
         a_move = round_money(a_target - a_cur, currency)  # + debit contract asset
-        if not d_move and not a_move and not r_delta:
+        if not d_move and not a_move and not r_delta and not (d_target == 0 and d_cur_base) \
+                and not (a_target == 0 and a_cur_base):
             continue
         if currency not in rates:
             rates[currency] = Decimal(1) if currency == company else Decimal(ledger.rate_for(currency, last))
@@ -291,10 +293,16 @@ def _compute(first: dt.date, last: dt.date):
         d_base = round_money(_convert(d_move, d_cur, d_cur_base, month_rate, company, releasing=d_move > 0), company)
         a_base = round_money(_convert(a_move, a_cur, a_cur_base, month_rate, company, releasing=a_move < 0), company)
         revenue_base = _revenue_base(r_delta, d_move, d_base, a_move, a_base, company)
-        fx_base = d_base + a_base - revenue_base
+        # a balance emptied in the contract currency is emptied in the company currency too: the cents its
+        # rates leave behind are an exchange difference
+        d_residue = round_money(d_cur_base - d_base, company) if not d_target else ZERO  # + still credited
+        a_residue = round_money(a_cur_base + a_base, company) if not a_target else ZERO  # + still debited
+        if not d_move and not a_move and not r_delta and not d_residue and not a_residue:
+            continue
+        fx_base = d_base + a_base + d_residue - a_residue - revenue_base
         posting = RevenuePosting(revenue_contract_id=rc, revenue_amount=r_delta, revenue_base=revenue_base,
-                                 deferred_amount=d_move, deferred_base=d_base, asset_amount=a_move, asset_base=a_base,
-                                 fx_base=fx_base)
+                                 deferred_amount=d_move, deferred_base=d_base + d_residue, asset_amount=a_move,
+                                 asset_base=a_base - a_residue, fx_base=fx_base)
         index = len(postings)
         postings.append(posting)
         recognitions.extend((obligation_id, index, delta) for obligation_id, delta in deltas)
@@ -302,6 +310,8 @@ def _compute(first: dt.date, last: dt.date):
                                             (DEFERRED_REVENUE, d_move, d_base, currency),
                                             (CONTRACT_ASSET, a_move, a_base, currency),
                                             (REVENUE, -r_delta, -revenue_base, currency),
+                                            (DEFERRED_REVENUE, d_residue, d_residue, company),
+                                            (CONTRACT_ASSET, -a_residue, -a_residue, company),
                                             (FX_GAIN if fx_base > 0 else FX_LOSS, -fx_base, -fx_base, company)])
     entries_spec = []
     for currency in sorted(lines_by_currency):
@@ -382,6 +392,7 @@ def reopen_period(*, actor, period, reason: str) -> PeriodClose:
         "month": first.strftime("%Y-%m"), "reason": text[:200]}).number
         for entry in JournalEntry.objects.filter(pk__in=entry_ids).order_by("pk")]
     close.postings.update(reversed=True)
+    snapshots.delete_snapshot(close)
     close.status, close.reopened_at, close.reopened_by, close.reopen_reason = (
         PeriodClose.Status.REOPENED, timezone.now(), actor, text)
     close.save(update_fields=["status", "reopened_at", "reopened_by", "reopen_reason"])

@@ -114,6 +114,8 @@ class ScheduleVersion(models.Model):
     class Meta:
         ordering = ["revenue_contract_id", "number"]
         constraints = [models.UniqueConstraint(fields=["revenue_contract", "number"], name="revenue_version_unique")]
+        # the versions made since a close: the contracts the reports compute again instead of reading its snapshot
+        indexes = [models.Index(fields=["created_at"], name="revenue_version_created")]
 
     def __str__(self) -> str:
         return f"v{self.number}"
@@ -209,3 +211,28 @@ class Recognition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.obligation_id} {self.period:%Y-%m} {self.amount}"
+
+
+class RemainingSnapshot(models.Model):
+    """What one contract — or, without one, all of a customer's contracts — still had to recognise in one month,
+    as a close left it: the remaining obligations the reports read instead of every schedule line
+    (`revenue.snapshots`)."""
+
+    # a derived copy, rewritten by every close: no database constraints to check per row on the bulk insert
+    close = models.ForeignKey(PeriodClose, on_delete=models.CASCADE, related_name="+", db_constraint=False,
+                              db_index=False)
+    revenue_contract = models.ForeignKey(RevenueContract, on_delete=models.DO_NOTHING, related_name="+", null=True,
+                                         db_constraint=False, db_index=False)  # None: the customer's sum
+    account = models.ForeignKey("customers.Account", on_delete=models.DO_NOTHING, related_name="+",
+                                db_constraint=False, db_index=False)
+    currency = models.CharField(_("currency"), max_length=3)
+    # the planned month (first day); a month the close left behind counts in the first open month
+    month = models.DateField(_("month"))
+    amount = models.DecimalField(**AMOUNT)  # contract currency
+
+    class Meta:
+        verbose_name = _("remaining obligation snapshot")
+        indexes = [models.Index(fields=["close", "revenue_contract"], name="revenue_snapshot_contract")]
+
+    def __str__(self) -> str:
+        return f"{self.revenue_contract_id or self.account_id} {self.month:%Y-%m} {self.amount}"

@@ -208,15 +208,19 @@ def _reallocate(rc: RevenueContract, *, earned: dict[int, Decimal], new_price: D
     else:  # nothing left to deliver: the rest is earned now, on the largest obligation
         shares = [ZERO] * len(obligations)
         shares[max(range(len(obligations)), key=lambda i: obligations[i].ssp_amount)] = pool
+    allocated = _no_negative([earned[o.pk] + share - direct.get(o.pk, ZERO)
+                              for o, share in zip(obligations, shares, strict=True)], currency)
     plans = {}
-    for o, share in zip(obligations, shares, strict=True):
-        o.allocated_amount = earned[o.pk] + share - direct.get(o.pk, ZERO)
+    for o, amount in zip(obligations, allocated, strict=True):
+        o.allocated_amount = amount
         if o.method == Method.RATABLE:
             last = min(o.end_date, o.ended_on) if o.ended_on else o.end_date
             kept = engine.split_plan(old_plans.get(o.pk, {}), o.start_date, o.end_date, effective, currency)
             rest = o.allocated_amount - sum(kept.values(), ZERO)
             start = max(effective, o.start_date)
-            if start <= last:
+            if rest < 0:  # it had earned more than it is now worth: taken back at once, not over the months left
+                new = {engine.month_of(max(effective, o.start_date)): rest}
+            elif start <= last:
                 new = engine.spread_daily(rest, start, last, currency)
             else:  # no service left: the difference lands in the month the service ended
                 new = {engine.month_of(max(last, o.start_date)): rest} if rest else {}
@@ -385,6 +389,20 @@ def modify_contract(*, actor, revenue_contract, effective_date, reason: str, pri
         rc.status = RevenueContract.Status.TERMINATED
         rc.save(update_fields=["status", "updated_at"])
     return version
+
+
+def _no_negative(amounts: list[Decimal], currency: str) -> list[Decimal]:
+    """No obligation is worth less than nothing: a price cut (or a credit) larger than what an obligation had
+    left is taken from the others, in proportion to what they are worth (their earned part too: revenue
+    already recognised on them is taken back at the next close). The total stays the same."""
+    deficit = -sum((a for a in amounts if a < 0), ZERO)
+    if not deficit:
+        return amounts
+    positive = [max(a, ZERO) for a in amounts]
+    if not any(positive):
+        return amounts
+    cuts = engine.allocate(deficit, positive, currency)
+    return [a - cut for a, cut in zip(positive, cuts, strict=True)]
 
 
 def _apply(rc, *, staged: dict, earned: dict, new_price, effective, kind, reason, actor, changes,
