@@ -112,6 +112,31 @@ def _month_label(month: dt.date) -> str:
     return month.strftime("%Y-%m")
 
 
+def _gather(calls: dict) -> dict:
+    """Run the overview's independent reports side by side on PostgreSQL, each on its own connection (closed
+    when it is done), in the request's language and time zone; one after another on SQLite or inside a
+    transaction (where other connections would not see its rows)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection, connections
+    from django.utils import translation
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return {key: call() for key, call in calls.items()}
+    language, zone = translation.get_language(), timezone.get_current_timezone()
+
+    def run(call):
+        try:
+            with translation.override(language), timezone.override(zone):
+                return call()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {key: pool.submit(run, call) for key, call in calls.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
 @require_GET
 @revenue_page
 def overview(request):
@@ -123,14 +148,18 @@ def overview(request):
         return _render(request, "revenue/overview.html", {"form": form, "report": None, **typed}, status=400)
     user = request.user
     try:
-        revenue = selectors.revenue_by_month(date_from, date_to, user=user)
-        grouped = selectors.revenue_by_month(date_from, date_to, by, user=user) if by else []
-        rbc = selectors.recognised_billed_collected(date_from, date_to, user=user)
-        waterfall = selectors.deferred_waterfall(date_from, date_to, user=user)
-        future = selectors.future_recognition(date_to, user=user)
-        rpo = selectors.remaining_performance_obligations(date_to, user=user, per_contract=False)
-        mrr = selectors.mrr(date_from, date_to, user=user)
-        top = selectors.top_contracts(date_from, date_to, user=user)
+        found = _gather({
+            "revenue": lambda: selectors.revenue_by_month(date_from, date_to, user=user),
+            "grouped": lambda: selectors.revenue_by_month(date_from, date_to, by, user=user) if by else [],
+            "rbc": lambda: selectors.recognised_billed_collected(date_from, date_to, user=user),
+            "waterfall": lambda: selectors.deferred_waterfall(date_from, date_to, user=user),
+            "future": lambda: selectors.future_recognition(date_to, user=user),
+            "rpo": lambda: selectors.remaining_performance_obligations(date_to, user=user, per_contract=False),
+            "mrr": lambda: selectors.mrr(date_from, date_to, user=user),
+            "top": lambda: selectors.top_contracts(date_from, date_to, user=user),
+        })
+        revenue, grouped, rbc, waterfall, future, rpo, mrr, top = (
+            found[k] for k in ("revenue", "grouped", "rbc", "waterfall", "future", "rpo", "mrr", "top"))
     except ValidationFailed as exc:
         for error in exc.errors:
             form.add_error(None, f"{error.field}: {error.message}")

@@ -204,3 +204,19 @@ def test_finance_changes_a_contract_on_its_revenue_page(client, finance, rep):
     assert rc.transaction_price == 16000
     client.force_login(rep)
     assert client.post(url, {"effective_date": "2026-07-15", "reason": "x", "price_change": "1"}).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_overview_outside_a_transaction_gathers_the_same_numbers(finance, admin_user):
+    """Outside a transaction (a real request) PostgreSQL draws the reports side by side on their own
+    connections; the page must show the same numbers as drawn one after another."""
+    from django.db import connections
+
+    from l2c.revenue.tests.test_reports import make_closed_bundle
+
+    contract = make_closed_bundle(finance, admin_user)
+    page = login(finance).get(f"/revenue/?{RANGE}&by=product").content.decode()
+    for number in ("8135.92", "1757.33", "14000.00", "10000.00", "5864.08", "4106.75", "1609.20"):
+        assert number in page, number
+    assert contract.number in page
+    assert len(connections.all(initialized_only=True)) <= 1  # the helper threads closed theirs

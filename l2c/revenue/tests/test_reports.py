@@ -20,6 +20,10 @@ JAN, FEB, MAR = dt.date(2026, 1, 1), dt.date(2026, 2, 1), dt.date(2026, 3, 1)
 def closed_bundle(finance, admin_user):
     """The bundle billed 14,000 upfront, license shipped 20 Jan, design milestone 10 Feb, 10,000 paid on 20 Feb,
     January and February closed (revenue 8,135.92 and 1,757.33)."""
+    return make_closed_bundle(finance, admin_user)
+
+
+def make_closed_bundle(finance, admin_user):
     contract = the_bundle()
     services.register_contract(contract)
     invoice = billing.invoice_create_from_contract(actor=finance, contract=contract, issue_date=START)
