@@ -26,40 +26,25 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(ROOT / "bench"))
+from django_db import fresh_database, setup  # noqa: E402
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/l2c_billing_bench")
 TODAY = dt.date(2026, 3, 1)
 TARGET = 2000
 
 
 def _fresh_database(db: str) -> str:
-    if db == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='l2c-billing-bench-')}/bench.sqlite3"
-    import psycopg
-
-    name = PG_URL.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_URL
+    return fresh_database(db, PG_URL, "l2c-billing-bench-")
 
 
 def _setup(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "l2c.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup(url)
 
 
 def build(n: int) -> None:

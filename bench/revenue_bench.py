@@ -40,41 +40,25 @@ import os
 import platform
 import pstats
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+from django_db import fresh_database, setup  # noqa: E402
+
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/l2c_revenue_bench")
 TARGET_S = 60.0
 TARGET_REPORT_MS = 500
 
 
 def _fresh_database(db: str) -> str:
-    if db == "sqlite":
-        return f"sqlite:///{tempfile.mkdtemp(prefix='l2c-revenue-bench-')}/bench.sqlite3"
-    import psycopg
-
-    name = PG_URL.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_URL
+    return fresh_database(db, PG_URL, "l2c-revenue-bench-")
 
 
 def _setup(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "l2c.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup(url)
 
 
 def _month(text: str) -> tuple[dt.date, dt.date]:

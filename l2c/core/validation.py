@@ -4,6 +4,7 @@ all problems of a request at once (and the UI can show each beside its field).
 """
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import FieldDoesNotExist
@@ -51,6 +52,22 @@ FREE_MAIL_DOMAINS = frozenset("""
 # The largest primary key (BigAutoField) on every supported database: a bigger number in a lookup
 # on a foreign key overflows the database integer (OverflowError on SQLite, DataError on PostgreSQL).
 MAX_ID = 2**63 - 1
+
+
+def parse_date(value, field: str, errors: list[FieldError]) -> dt.date | None:
+    """A date (a date, a datetime's date, or ISO text YYYY-MM-DD); None when empty; on bad text an error naming
+    `field` is added to `errors` and None returned."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        errors.append(FieldError(field, _("Enter a date as YYYY-MM-DD."), "invalid"))
+        return None
 
 
 def as_id(value) -> int | None:

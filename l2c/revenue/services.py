@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from l2c.core import audit
 from l2c.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from l2c.core.money import round_money
+from l2c.core.validation import parse_date
 
 from . import engine, recognition
 from .models import (
@@ -267,20 +268,6 @@ def _parse_amount(value, field: str, errors: list[FieldError], *, allow_negative
     return amount
 
 
-def _parse_day(value, field: str, errors: list[FieldError]) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        errors.append(FieldError(field, _("Enter a date as YYYY-MM-DD."), "invalid"))
-        return None
-
-
 @transaction.atomic
 def modify_contract(*, actor, revenue_contract, effective_date, reason: str, price_change=None,
                     new_end_date=None, terminate_on=None, quantities: dict | None = None) -> ScheduleVersion:
@@ -300,10 +287,10 @@ def modify_contract(*, actor, revenue_contract, effective_date, reason: str, pri
     require_revenue_user(actor)
     errors: list[FieldError] = []
     rc = _lock(revenue_contract)
-    effective = _parse_day(effective_date, "effective_date", errors)
+    effective = parse_date(effective_date, "effective_date", errors)
     change = _parse_amount(price_change, "price_change", errors) or ZERO
-    end = _parse_day(new_end_date, "new_end_date", errors)
-    stop = _parse_day(terminate_on, "terminate_on", errors)
+    end = parse_date(new_end_date, "new_end_date", errors)
+    stop = parse_date(terminate_on, "terminate_on", errors)
     text = (reason or "").strip() if isinstance(reason, str) else ""
     if not text:
         errors.append(FieldError("reason", _("Give a reason for the change."), "required"))

@@ -1,7 +1,6 @@
 """Checks shared by the pipeline services: field lengths, owners, visibility."""
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -70,20 +69,6 @@ def parse_decimal(value, field: str, errors: list[FieldError]) -> Decimal | None
     problems = check_amount(values, field)
     errors.extend(problems)
     return None if problems else values[field]
-
-
-def parse_date(value, field: str, errors: list[FieldError]) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        errors.append(FieldError(field, _("Enter a date as YYYY-MM-DD."), "invalid"))
-        return None
 
 
 def parse_percent(value, field: str, errors: list[FieldError]) -> int | None:

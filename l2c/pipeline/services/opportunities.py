@@ -7,14 +7,13 @@ from django.utils.translation import gettext as _
 
 from l2c.core import audit, events
 from l2c.core.errors import FieldError, NotFound, ValidationFailed
-from l2c.core.validation import as_id, is_iso_currency
+from l2c.core.validation import as_id, is_iso_currency, parse_date
 
 from ..choices import ForecastCategory
 from ..models import Opportunity, Stage, StageHistory
 from ._common import (
     check_lengths,
     clean_text,
-    parse_date,
     parse_decimal,
     parse_percent,
     raise_if,
