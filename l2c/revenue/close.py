@@ -108,6 +108,10 @@ def parse_period(value) -> tuple[int, int]:
     return year, month
 
 
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
 def last_closed() -> dt.date | None:
     return PeriodClose.objects.filter(status=PeriodClose.Status.CLOSED).order_by("-period").values_list(
         "period", flat=True).first()
@@ -192,6 +196,10 @@ def close_period(*, actor, period) -> CloseSummary:
         if PeriodClose.objects.filter(period=first, status=PeriodClose.Status.CLOSED).exists():
             summary.already_closed = True
             return summary
+        if last >= _today():
+            raise ValidationFailed.single("period", _(
+                "%(month)s has not ended yet (its last day is %(day)s): a month is closed once it is over.")
+                % {"month": summary.period, "day": last.isoformat()}, "month_not_over")
         later = PeriodClose.objects.filter(period__gt=first, status=PeriodClose.Status.CLOSED).order_by(
             "period").first()
         if later is not None:

@@ -64,3 +64,13 @@ def test_monthly_job_closes_the_previous_month_and_registers_new_contracts():
     assert result["period"] == "2026-01" and result["contracts"] == 1
     assert close_previous_month("2026-02-04")["already_closed"] is True
     assert services.register_missing() == 0
+
+
+def test_a_month_that_is_not_over_cannot_be_closed(finance, monkeypatch):
+    from l2c.revenue import close
+
+    support_year()
+    monkeypatch.setattr(close, "_today", lambda: dt.date(2026, 3, 31))
+    with pytest.raises(CommandError, match="has not ended yet"):
+        run("2026-03")
+    assert "2026-02 closed" in run("2026-02")
