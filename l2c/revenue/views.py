@@ -48,6 +48,17 @@ def _render(request, template: str, context: dict, status: int = 200):
 
 # --- forms ------------------------------------------------------------------------------------------
 
+def _month_to_day(text: str, *, end: bool) -> str:
+    """"2026-07" → "2026-07-01" (from) or "2026-07-31" (to); anything else unchanged (the form checks it)."""
+    import calendar
+
+    text = (text or "").strip()
+    if len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit() and 1 <= int(text[5:]) <= 12:
+        year, month = int(text[:4]), int(text[5:])
+        return f"{text}-{calendar.monthrange(year, month)[1]:02d}" if end else f"{text}-01"
+    return text
+
+
 class RangeForm(forms.Form):
     date_from = forms.DateField(label=gettext_lazy("From"), required=False,
                                 widget=forms.DateInput(attrs={"type": "date"}))
@@ -57,9 +68,10 @@ class RangeForm(forms.Form):
         ("customer", gettext_lazy("Customer"))])
 
     def __init__(self, data=None):
-        # the query string names them from/to, like the API
+        # the query string names them from/to, like the API, and takes whole months (2026-07) as well as days
         if data is not None:
-            data = {"date_from": data.get("from", ""), "date_to": data.get("to", ""), "by": data.get("by", "")}
+            data = {"date_from": _month_to_day(data.get("from", ""), end=False),
+                    "date_to": _month_to_day(data.get("to", ""), end=True), "by": data.get("by", "")}
         super().__init__(data)
 
     def clean(self):

@@ -220,3 +220,11 @@ def test_overview_outside_a_transaction_gathers_the_same_numbers(finance, admin_
         assert number in page, number
     assert contract.number in page
     assert len(connections.all(initialized_only=True)) <= 1  # the helper threads closed theirs
+
+
+def test_the_overview_takes_whole_months_in_its_address(finance, closed_bundle):  # noqa: F811
+    page = login(finance).get("/revenue/?from=2026-01&to=2026-02")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "8135.92" in text and "1757.33" in text
+    assert login(finance).get("/revenue/?from=2026-13").status_code == 400
