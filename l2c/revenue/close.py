@@ -113,8 +113,7 @@ def _today() -> dt.date:
 
 
 def last_closed() -> dt.date | None:
-    return PeriodClose.objects.filter(status=PeriodClose.Status.CLOSED).order_by("-period").values_list(
-        "period", flat=True).first()
+    return PeriodClose.last_closed_month()
 
 
 # --- the numbers ------------------------------------------------------------------------------------

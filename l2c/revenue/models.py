@@ -168,6 +168,11 @@ class PeriodClose(models.Model):
     def __str__(self) -> str:
         return self.period.strftime("%Y-%m")
 
+    @classmethod
+    def last_closed_month(cls):
+        """The first day of the latest month that is closed, or None."""
+        return cls.objects.filter(status=cls.Status.CLOSED).order_by("-period").values_list("period", flat=True).first()
+
 
 class RevenuePosting(models.Model):
     """One contract's recognition in one closed month: revenue, and the deferred revenue and contract asset

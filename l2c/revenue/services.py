@@ -319,8 +319,7 @@ def modify_contract(*, actor, revenue_contract, effective_date, reason: str, pri
         errors.append(FieldError("price_change", _("Nothing to change: give a price change, a new end date, a "
                                                    "termination date or new quantities."), "nothing_to_change"))
     if effective is not None:
-        last_closed = PeriodClose.objects.filter(status="closed").order_by("-period").values_list(
-            "period", flat=True).first()
+        last_closed = PeriodClose.last_closed_month()
         if last_closed is not None and effective <= engine.month_end(last_closed):
             errors.append(FieldError("effective_date", _(
                 "%(month)s is closed: a change can take effect from %(day)s on (or reopen the month).")
@@ -405,7 +404,7 @@ def first_open_day(day: dt.date) -> dt.date:
     """`day`, or the first day after the last closed month if `day` falls in a closed month."""
     from .models import PeriodClose
 
-    last = PeriodClose.objects.filter(status="closed").order_by("-period").values_list("period", flat=True).first()
+    last = PeriodClose.last_closed_month()
     if last is not None and day <= engine.month_end(last):
         return engine.month_end(last) + dt.timedelta(days=1)
     return day
@@ -515,14 +514,7 @@ def credit_note_applied(note) -> ScheduleVersion | None:
         obligation_id = links.get(contract_line_id)
         if obligation_id is not None:
             direct[obligation_id] = direct.get(obligation_id, ZERO) + net
-    from .models import PeriodClose
-
-    effective = note.issue_date
-    last_closed = PeriodClose.objects.filter(status="closed").order_by("-period").values_list("period",
-                                                                                             flat=True).first()
-    if last_closed is not None and effective <= engine.month_end(last_closed):
-        effective = engine.month_end(last_closed) + dt.timedelta(days=1)  # the credit counts from the open month
-    effective = max(effective, rc.inception_date)
+    effective = max(first_open_day(note.issue_date), rc.inception_date)  # the credit counts from the open month
     # a credit by amount (not tied to lines) lowers the price and is spread like a price change
     obligations = list(rc.obligations.order_by("position", "id"))
     earned = _earned_before(rc, obligations, effective)
