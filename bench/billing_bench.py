@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--reference-n", type=int, default=None, help="N of the post_entry reference (default N)")
+    parser.add_argument("--profile", metavar="FILE", help="also write a cProfile of the run to FILE")
     args = parser.parse_args()
     _setup(_fresh_database(args.db))
     from django.db import connection
@@ -162,7 +163,14 @@ def main() -> None:
 
     audit.seal_pending = timed_seal
     started = time.perf_counter()
-    summary = schedules.billing_run(today=TODAY)
+    if args.profile:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            summary = schedules.billing_run(today=TODAY)
+        profile.dump_stats(args.profile)
+    else:
+        summary = schedules.billing_run(today=TODAY)
     run_s = time.perf_counter() - started
     audit.seal_pending = seal_pending
     assert audit.unsealed_count() == 0

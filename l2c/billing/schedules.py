@@ -522,7 +522,7 @@ def billing_run(*, today: dt.date | None = None, actor=None, batch_size: int = B
             invoiced = _invoiced_quantities(batch)
             errors_before = len(summary.errors)
             try:
-                with transaction.atomic():
+                with transaction.atomic(), audit.sealed_at_write():
                     invoices = _invoice_batch(contracts, by_contract, invoiced, today=today, actor=actor,
                                               summary=summary)
             except Exception as exc:  # a database error: the batch is rolled back, go one contract at a time

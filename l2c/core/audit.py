@@ -18,6 +18,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -168,9 +169,90 @@ def record_bulk(events: Iterable[PendingEvent], *, actor=None, actor_label: str 
              (pending.object_repr or "")[:200],
              (pending.changes or {}) if normalised else _normalise(pending.changes or {}))
             for pending in events)
-    insert_rows(AuditEvent, ["occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id",
-                             "object_repr", "changes"], rows)
+    buffer = getattr(transaction.get_connection(), "_l2c_audit_buffer", None)
+    if buffer is not None:  # inside `sealed_at_write`: written, sealed, when the block ends
+        buffer.extend(rows)
+        return
+    insert_rows(AuditEvent, _WRITTEN, rows)
     _seal_after_commit()
+
+
+_WRITTEN = ["occurred_at", "actor_id", "actor_label", "action", "object_type", "object_id", "object_repr", "changes"]
+
+
+@contextmanager
+def sealed_at_write():
+    """For a bulk run's transaction: the events `record_bulk` records inside the block are written at its
+    end already sealed, instead of unsealed now and read back, hashed and updated after the commit.
+
+    At the end of the block the seal lock is taken (it is held until the transaction ends, so keep the
+    block the last work of the transaction), the head read, each event hashed from the values in hand, the
+    events inserted with their chain fields and the head moved — the same chain `seal_pending` would make,
+    with the events in the order they were recorded. Events committed by others meanwhile are sealed after
+    them by the next `seal_pending`. An exception leaves nothing written (and the transaction rolls back)."""
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
+        raise RuntimeError("sealed_at_write must run inside the transaction that records the events")
+    outer = getattr(conn, "_l2c_audit_buffer", None)
+    buffer: list = outer if outer is not None else []
+    conn._l2c_audit_buffer = buffer
+    try:
+        yield
+    finally:
+        if outer is None:
+            conn._l2c_audit_buffer = None
+    if outer is None and buffer:
+        _write_sealed(conn, buffer)
+
+
+class JsonText(str):
+    """A JSON document already serialised (core.bulk stores it as it is)."""
+
+
+_dumps = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _write_sealed(conn, rows: list) -> None:
+    """Insert `rows` (in `_WRITTEN` order, `changes` JSON-native) sealed behind the head, under the seal
+    lock until the transaction ends. The hash text is what `_compute_hash` makes (same payload, keys
+    sorted), built around the one serialisation of `changes` that is also stored."""
+    from .bulk import insert_rows
+
+    head_table = conn.ops.quote_name(AuditChainHead._meta.db_table)
+    lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK])
+        AuditChainHead.objects.get_or_create(pk=1)
+        cursor.execute(f"SELECT seq, last_hash FROM {head_table} WHERE id = 1{lock}")
+        head_seq, prev = cursor.fetchone()
+    seq = head_seq
+    known: dict = {}  # JSON of the values repeated on every row (actor, label, action, type, time)
+
+    def text_of(value):
+        found = known.get(value)
+        if found is None:
+            found = known[value] = _dumps(value)
+        return found
+
+    sealed = []
+    for occurred_at, actor_id, label, action, object_type, object_id, object_repr, changes in rows:
+        seq += 1
+        changes_text = _dumps(changes)
+        text = (f'{{"action":{text_of(action)},"actor":{text_of(actor_id)},"actor_label":{text_of(label)},'
+                f'"at":{text_of(_normalise(occurred_at))},"changes":{changes_text},"id":{_dumps(str(object_id))},'
+                f'"prev":"{prev}","repr":{_dumps(object_repr)},"seq":{seq},"type":{text_of(object_type)}}}')
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        sealed.append((occurred_at, actor_id, label, action, object_type, object_id, object_repr,
+                       JsonText(changes_text), seq, prev, digest))
+        prev = digest
+    insert_rows(AuditEvent, [*_WRITTEN, "chain_seq", "prev_hash", "hash"], sealed)
+    last_id = AuditEvent.objects.filter(chain_seq=seq).values_list("id", flat=True).first()
+    with conn.cursor() as cursor:
+        cursor.execute(f"UPDATE {head_table} SET seq = %s, last_hash = %s, last_event_id = %s "
+                       "WHERE id = 1 AND seq = %s", [seq, prev, last_id, head_seq])
+        if cursor.rowcount != 1:  # cannot happen under the lock; refuse rather than fork the chain
+            raise SealConflict("the audit chain head changed during sealing")
 
 
 def record(*, actor, action: str, instance: models.Model, before: dict | None = None,

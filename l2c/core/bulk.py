@@ -128,7 +128,10 @@ def insert_objects(objs: Sequence[models.Model]) -> None:
 def _adapter(field: models.Field):
     """How a column's values must be converted for the driver, or None (passed as they are)."""
     if isinstance(field, models.JSONField):
-        return lambda value: field.get_db_prep_save(value, connection)
+        from .audit import JsonText
+
+        return lambda value: (str(value) if isinstance(value, JsonText)  # serialised already
+                              else field.get_db_prep_save(value, connection))
     if isinstance(field, models.DateTimeField) and connection.vendor != "postgresql":
         return connection.ops.adapt_datetimefield_value
     return None

@@ -486,3 +486,63 @@ def test_a_sealer_that_finds_the_head_moved_seals_nothing(db, monkeypatch):
     with pytest.raises(audit.SealConflict):
         audit.seal_pending()
     assert audit.unsealed_count() == 3
+
+
+# --- sealed at write (bulk runs) ---------------------------------------------------------------------------
+
+def _pending(n, *, start=0):
+    return [audit.PendingEvent(action="create", object_type="billing.invoice", object_id=str(i),
+                               object_repr=f"INV-{i} «发票»", changes={
+                                   "number": [None, f"INV-{i}"], "memo": [None, '客户 "引号" \\ tab\t'],
+                                   "nested": [None, {"z": 1, "a": [None, True, "x"]}], "amount": [None, "12.30"]})
+            for i in range(start, start + n)]
+
+
+def test_events_recorded_in_a_sealed_block_are_written_sealed_and_verify(chain, admin_user):
+    # given five sealed events (the fixture) and two committed by another transaction but not yet sealed
+    _unsealed(2, start=10)
+    # when a bulk run records three events inside a sealed block
+    with transaction.atomic(), audit.sealed_at_write():
+        audit.record_bulk(_pending(2), actor=admin_user, normalised=True)
+        audit.record_bulk(_pending(1, start=2), actor=None, actor_label="billing run")
+        assert not AuditEvent.objects.filter(object_type="billing.invoice").exists()  # written at the end
+    # then they sit right behind the head, in the order recorded, with the hash the sealer would give them
+    written = list(AuditEvent.objects.filter(object_type="billing.invoice").order_by("chain_seq"))
+    assert [e.chain_seq for e in written] == [6, 7, 8]
+    assert [e.object_id for e in written] == ["0", "1", "2"]
+    assert written[0].prev_hash == chain[-1].hash
+    for event in written:
+        assert event.hash == audit.event_hash(event)
+    assert written[2].actor_label == "billing run" and written[0].actor_id == admin_user.pk
+    assert written[0].changes["nested"] == [None, {"a": [None, True, "x"], "z": 1}]
+    head = AuditChainHead.objects.get(pk=1)
+    assert (head.seq, head.last_hash, head.last_event_id) == (8, written[-1].hash, written[-1].pk)
+    # and the events committed earlier are sealed after them, and the whole chain verifies
+    assert audit.seal_pending() == 2
+    _assert_one_linear_chain(10)
+    assert audit.verify_chain() == (10, None)
+
+
+def test_a_sealed_block_that_fails_writes_nothing(chain):
+    with pytest.raises(RuntimeError), transaction.atomic(), audit.sealed_at_write():
+        audit.record_bulk(_pending(3))
+        raise RuntimeError("the run failed")
+    assert not AuditEvent.objects.filter(object_type="billing.invoice").exists()
+    assert getattr(connection, "_l2c_audit_buffer", None) is None  # the next record_bulk writes again
+    assert AuditChainHead.objects.get(pk=1).seq == 5
+    assert audit.verify_chain() == (5, None)
+
+
+def test_nested_sealed_blocks_write_once_at_the_outer_end(chain):
+    with transaction.atomic(), audit.sealed_at_write():
+        audit.record_bulk(_pending(1))
+        with audit.sealed_at_write():
+            audit.record_bulk(_pending(1, start=1))
+        assert not AuditEvent.objects.filter(object_type="billing.invoice").exists()
+    assert AuditEvent.objects.filter(object_type="billing.invoice").count() == 2
+    assert audit.verify_chain() == (7, None)
+
+
+def test_a_sealed_block_needs_a_transaction(transactional_db):
+    with pytest.raises(RuntimeError, match="inside the transaction"), audit.sealed_at_write():
+        pass
