@@ -36,9 +36,11 @@ CUSTOMERS = 1000
 TAX_RATE = Decimal(20)
 # (kind, list price per unit, SSP per unit, quantity of contract i, description)
 LICENSE = ("good", Decimal("8000.00"), Decimal("10000.00"), lambda i: 1 + i % 3, "Platform license")
-SUPPORT = ("service", Decimal("2000.00"), Decimal("2400.00"), lambda i: 1 + i % 5, "Support, 12 months")
+# sold as a subscription product, so the MRR report has 100,000 subscriptions to follow
+SUPPORT = ("subscription", Decimal("2000.00"), Decimal("2400.00"), lambda i: 1 + i % 5, "Support subscription, 12 months")
 IMPLEMENTATION = ("milestone", Decimal("4000.00"), Decimal("5000.00"), lambda i: 1, "Implementation")
 BUNDLE = (LICENSE, SUPPORT, IMPLEMENTATION)
+PERIODIC = ("service", "subscription")  # sold with a service period
 MILESTONES = (("Design", Decimal(40)), ("Go-live", Decimal(60)))
 
 
@@ -78,7 +80,8 @@ def _setup_catalogue(currency: str):
 
     products = []
     for kind, _list, ssp, _qty, description in BUNDLE:
-        product = ProductFactory(kind=kind, name=description)
+        product = ProductFactory(kind=kind, name=description,
+                                 billing_period="year" if kind == "subscription" else "")
         StandaloneSellingPrice.objects.create(product=product, currency=currency, amount=ssp)
         products.append(product)
     customers = [AccountFactory() for _ in range(CUSTOMERS)]
@@ -173,8 +176,8 @@ def build(n: int, first: dt.date, last: dt.date, *, progress=print) -> Expected:
                 QuoteLine(quote=q, position=pos, product=products[pos - 1], description=desc, quantity=qty,
                           list_price=lp, unit_price=lp, list_amount=net, tax_rate=TAX_RATE, net_amount=net,
                           tax_amount=tax, gross_amount=net + tax,
-                          service_start=start if kind == "service" else None,
-                          service_end=end if kind == "service" else None)
+                          service_start=start if kind in PERIODIC else None,
+                          service_end=end if kind in PERIODIC else None)
                 for q, (_i, start, end, _s, _d, _du, _a, _o, lines) in zip(quotes, specs, strict=True)
                 for pos, (kind, qty, lp, _ssp, net, tax, desc) in enumerate(lines, start=1)])
             signed = [dt.datetime.combine(s[1], dt.time(12), tzinfo=dt.UTC) for s in specs]
@@ -202,7 +205,7 @@ def build(n: int, first: dt.date, last: dt.date, *, progress=print) -> Expected:
                 shares = engine.allocate(c.net_total, [line[3] for line in lines], currency)
                 for pos, ((kind, qty, _lp, ssp, _n, _t, desc), share) in enumerate(zip(lines, shares, strict=True),
                                                                                    start=1):
-                    method = engine.method_for(kind, has_service_period=kind == "service")
+                    method = engine.method_for(kind, has_service_period=kind in PERIODIC)
                     ratable = method == Method.RATABLE
                     obligations.append(PerformanceObligation(
                         revenue_contract=rc, position=pos, name=desc, product_id=products[pos - 1].pk, method=method,
@@ -256,7 +259,8 @@ def build(n: int, first: dt.date, last: dt.date, *, progress=print) -> Expected:
             for index, order in enumerate(orders):
                 _i, _start, _end, ship, done, _due = specs[index][:6]
                 for cl in clines[3 * index:3 * index + 3]:
-                    kind = {"good": LineKind.GOOD, "service": LineKind.SERVICE, "milestone": LineKind.MILESTONE}[
+                    kind = {"good": LineKind.GOOD, "service": LineKind.SERVICE, "milestone": LineKind.MILESTONE,
+                            "subscription": LineKind.SUBSCRIPTION}[
                         cl.product.kind]
                     shipped = kind == LineKind.GOOD and ship is not None
                     all_done = kind == LineKind.MILESTONE and all(done)
@@ -328,5 +332,8 @@ def build(n: int, first: dt.date, last: dt.date, *, progress=print) -> Expected:
             expected.contracts += len(contracts)
         if progress and (chunk_start // CHUNK) % 4 == 3:
             progress(f"  … {expected.contracts} contracts ({(timezone.now() - started).total_seconds():.0f} s)")
+    from l2c.ledger import totals
+
+    totals.rebuild()  # the invoices' lines went in directly, not through a posting
     return expected
 

@@ -243,3 +243,25 @@ class JournalLine(ImmutableModel):
 
     def __str__(self) -> str:
         return f"{self.entry_id}/{self.line_no} {self.account_id} Dr {self.debit} Cr {self.credit}"
+
+
+class MonthTotal(models.Model):
+    """The posted lines summed per account, month, journal and source type: kept up to date by every posting
+    (`services._write_many`, in the posting's transaction) so that monthly reports — the deferred revenue
+    waterfall, billed per month — read a few rows instead of every line. Derived data: `totals.rebuild()`
+    recomputes it from the lines, and `totals.problems()` lists where it differs from them."""
+
+    account = models.ForeignKey(LedgerAccount, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the month's first day
+    journal = models.ForeignKey(Journal, on_delete=models.CASCADE, related_name="+")
+    source_type = models.CharField(max_length=60, blank=True)
+    debit = models.DecimalField(max_digits=22, decimal_places=2, default=0)
+    credit = models.DecimalField(max_digits=22, decimal_places=2, default=0)
+    lines = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "month", "journal", "source_type"],
+                                               name="ledger_month_total_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.month:%Y-%m} {self.journal_id} {self.source_type}: Dr {self.debit} Cr {self.credit}"

@@ -28,6 +28,7 @@ from l2c.core.money import minor_units, round_money
 from l2c.core.numbering import format_number, next_values
 from l2c.core.validation import as_id, is_iso_currency
 
+from . import totals
 from .models import (
     AR,
     NORMAL_BALANCE_OF,
@@ -665,6 +666,8 @@ def _write_many(*, actor, checked: list[_Checked], actor_label: str | None = Non
         (entry.pk, number, line.account.pk, line.debit, line.credit, line.currency, line.amount, line.rate,
          getattr(line.customer, "pk", line.customer), line.description)
         for entry, c in zip(entries, checked, strict=True) for number, line in enumerate(c.prepared, start=1)))
+    totals.add((line.account.pk, c.date, c.journal.pk, entry.source_type, line.debit, line.credit)
+               for entry, c in zip(entries, checked, strict=True) for line in c.prepared)
     entry_type = audit.object_type_of(JournalEntry)
     audit.record_bulk((
         audit.PendingEvent(action=audit.Action.CREATE, object_type=entry_type, object_id=str(entry.pk),

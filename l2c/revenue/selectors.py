@@ -245,7 +245,7 @@ def recognised_billed_collected(date_from: dt.date, date_to: dt.date, *, user=No
     """[{month, recognised, billed, collected}]: revenue posted by the closes; billed net (invoices' credits to
     deferred revenue minus credit notes' debits); cash applied to invoices (the receivable it cleared)."""
     from l2c.billing.models import PaymentAllocation
-    from l2c.ledger.models import DEFERRED_REVENUE, JournalLine
+    from l2c.ledger.models import DEFERRED_REVENUE, MonthTotal
 
     _check(user)
     months = months_between(date_from, date_to)
@@ -253,11 +253,10 @@ def recognised_billed_collected(date_from: dt.date, date_to: dt.date, *, user=No
     company = _company()
     recognised = dict(RevenuePosting.objects.filter(reversed=False, period__gte=first, period__lte=last)
                       .values("period").annotate(total=Sum("revenue_base")).values_list("period", "total"))
-    billed = dict(JournalLine.objects.filter(account_id=_account_id(DEFERRED_REVENUE),
-                                             entry__source_type__in=INVOICE_SOURCES,
-                                             entry__date__gte=first, entry__date__lte=last)
-                  .annotate(month=TruncMonth("entry__date")).values("month")
-                  .annotate(total=Sum("credit") - Sum("debit")).values_list("month", "total"))
+    # the ledger's month totals (kept by every posting), not its lines: a few rows per month
+    billed = dict(MonthTotal.objects.filter(account_id=_account_id(DEFERRED_REVENUE), source_type__in=INVOICE_SOURCES,
+                                            month__gte=months[0], month__lte=months[-1])
+                  .values("month").annotate(total=Sum("credit") - Sum("debit")).values_list("month", "total"))
     collected = dict(PaymentAllocation.objects.filter(date__gte=first, date__lte=last)
                      .annotate(month=TruncMonth("date")).values("month")
                      .annotate(total=Sum("ar_base")).values_list("month", "total"))
@@ -273,21 +272,22 @@ def deferred_waterfall(date_from: dt.date, date_to: dt.date, *, user=None) -> li
     positive): billings are the invoice and credit-note postings, recognition the releases by the closes
     (net of a reopened month's reversal), other everything else. opening + billings − recognition + other
     = closing, and each month's closing is the next month's opening."""
-    from l2c.ledger.models import DEFERRED_REVENUE, REVENUE_JOURNAL, JournalLine
+    from l2c.ledger.models import DEFERRED_REVENUE, REVENUE_JOURNAL, MonthTotal
 
     _check(user)
     months = months_between(date_from, date_to)
-    first, last = months[0], engine.month_end(months[-1])
+    first = months[0]
     company = _company()
-    lines = JournalLine.objects.filter(account_id=_account_id(DEFERRED_REVENUE))
-    before = lines.filter(entry__date__lt=first).aggregate(c=Sum("credit"), d=Sum("debit"))
+    # the ledger's month totals (kept by every posting), not its lines: a few rows per month
+    totals = MonthTotal.objects.filter(account_id=_account_id(DEFERRED_REVENUE))
+    before = totals.filter(month__lt=first).aggregate(c=Sum("credit"), d=Sum("debit"))
     opening = (before["c"] or ZERO) - (before["d"] or ZERO)
-    kind = Case(When(entry__source_type__in=INVOICE_SOURCES, then=Value("billings")),
-                When(Q(entry__source_type=CLOSE_SOURCE) | Q(entry__journal__code=REVENUE_JOURNAL),
+    kind = Case(When(source_type__in=INVOICE_SOURCES, then=Value("billings")),
+                When(Q(source_type=CLOSE_SOURCE) | Q(journal__code=REVENUE_JOURNAL),
                      then=Value("recognition")), default=Value("other"))
     moves: dict[tuple[dt.date, str], Decimal] = {}
-    for row in (lines.filter(entry__date__gte=first, entry__date__lte=last)
-                .annotate(month=TruncMonth("entry__date"), kind=kind).values("month", "kind")
+    for row in (totals.filter(month__gte=first, month__lte=months[-1])
+                .annotate(kind=kind).values("month", "kind")
                 .annotate(c=Sum("credit"), d=Sum("debit"))):
         moves[(row["month"], row["kind"])] = (row["c"] or ZERO) - (row["d"] or ZERO)  # credit positive
     rows = []
@@ -534,16 +534,23 @@ def _rate_of_contract(company: str, as_of: dt.date) -> Case:
                 default=Coalesce(latest, market), output_field=WIDE)
 
 
-def _mrr_at(month_end: dt.date, company: str) -> dict[int, Decimal]:
-    """{customer id: MRR on the month's last day} — each active subscription's allocated price per average
-    month of its service (allocated / (service days / (365/12))), in the company currency."""
+def _mrr_at(month_ends: list[dt.date], company: str) -> list[dict[int, Decimal]]:
+    """Per month end, {customer id: MRR on that day} — each active subscription's allocated price per average
+    month of its service (allocated / (service days / (365/12))), in the company currency. One pass over the
+    subscriptions for all the month ends (a filtered sum per month end), not one query per month."""
     days = ExpressionWrapper(DaysBetween(F("service_end"), F("start_date")) + 1, output_field=WIDE)
-    monthly = ExpressionWrapper(F("allocated_amount") * Value(DAYS_PER_MONTH) / days
-                                * _rate_of_contract(company, month_end), output_field=WIDE)
-    rows = (_subscriptions().filter(start_date__lte=month_end, service_end__gte=month_end)
-            .values(customer=F("revenue_contract__account_id")).annotate(total=Sum(monthly, output_field=WIDE))
-            .order_by())
-    return {row["customer"]: row["total"] or ZERO for row in rows}
+    sums = {f"m{index}": Sum(ExpressionWrapper(F("allocated_amount") * Value(DAYS_PER_MONTH) / days
+                                               * _rate_of_contract(company, end), output_field=WIDE),
+                             filter=Q(start_date__lte=end, service_end__gte=end), output_field=WIDE)
+            for index, end in enumerate(month_ends)}
+    rows = (_subscriptions().filter(start_date__lte=max(month_ends), service_end__gte=min(month_ends))
+            .values(customer=F("revenue_contract__account_id")).annotate(**sums).order_by())
+    found: list[dict[int, Decimal]] = [{} for _end in month_ends]
+    for row in rows:
+        for index, per_customer in enumerate(found):
+            if row[f"m{index}"] is not None:
+                per_customer[row["customer"]] = row[f"m{index}"]
+    return found
 
 
 def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:
@@ -557,7 +564,7 @@ def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:
     months = months_between(date_from, date_to)
     company = _company()
     previous_month = add_months(months[0], -1)
-    before = _mrr_at(engine.month_end(previous_month), company)
+    before, *per_month = _mrr_at([engine.month_end(month) for month in [previous_month, *months]], company)
     # customers with MRR on some month end before the previous month (for reactivations)
     ever = set(_subscriptions().filter(start_date__lte=previous_month - dt.timedelta(days=1))
                .annotate(first_month_end=MonthEnd("start_date"))
@@ -566,8 +573,7 @@ def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:
     ever |= {customer for customer, value in before.items() if value > 0}
     rows = []
     changes: list[dict] = []
-    for month in months:
-        now = _mrr_at(engine.month_end(month), company)
+    for month, now in zip(months, per_month, strict=True):
         moves = dict.fromkeys(MOVEMENTS, ZERO)
         for customer in set(before) | set(now):
             old = _money(before.get(customer), company)

@@ -89,3 +89,6 @@ def assert_books_balance() -> None:
             assert isinstance(line.debit, Decimal) and isinstance(line.credit, Decimal)
     total = JournalLine.objects.aggregate(d=Sum("debit"), c=Sum("credit"))
     assert (total["d"] or 0) == (total["c"] or 0)
+    from l2c.ledger import totals
+
+    assert totals.problems() == [], "the ledger's month totals differ from its lines"

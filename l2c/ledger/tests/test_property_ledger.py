@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from l2c.core.errors import Conflict
-from l2c.ledger import selectors, services
+from l2c.ledger import selectors, services, totals
 from l2c.ledger.models import JournalEntry, JournalLine
 from l2c.ledger.services import Line
 
@@ -42,6 +42,7 @@ def check_books():
     assert report.balance == 0 and isinstance(report.debit, Decimal)
     assert all(isinstance(value, Decimal) for row in report.rows for value in (row.debit, row.credit, row.balance))
     assert selectors.ar_subledger_matches_control(DAY)
+    assert totals.problems() == []  # the month totals follow every posting and reversal
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -57,6 +57,9 @@ def check_books(contract_ids):
         assert recognised <= max(o.allocated_amount, D(0))
     assert balance("2100") <= 0  # a credit balance (or none): deferred revenue never turns into an asset
     assert balance("1150") >= 0
+    from l2c.ledger import totals
+
+    assert totals.problems() == []
 
 
 @pytest.mark.django_db
