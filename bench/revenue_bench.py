@@ -171,6 +171,66 @@ def time_reports(first: dt.date, last: dt.date) -> dict:
     return times
 
 
+def time_pages(first: dt.date, last: dt.date, runs: int = 3) -> dict:
+    """Milliseconds of whole requests through Django's test client, signed in as a finance user, each `runs`
+    times (the first call is cold): the revenue pages over the twelve months ending with the closed month, a
+    contract's page, the close page, and the report API routes. {address: [ms, …]}"""
+    from django.conf import settings
+    from django.test import Client, override_settings
+
+    from l2c.identity.models import User
+    from l2c.revenue.models import RevenueContract
+
+    user = User.objects.filter(username="bench-finance").first() or User.objects.create_user(
+        username="bench-finance", password="pw-bench-finance", role="finance")
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    start = (first - dt.timedelta(days=334)).replace(day=1)
+    window = f"from={start:%Y-%m}&to={last:%Y-%m}"
+    contract_id = RevenueContract.objects.order_by("pk").values_list("contract_id", flat=True).first()
+    addresses = [
+        f"/revenue/?{window}", f"/revenue/?{window}&by=customer", f"/revenue/?{window}&by=product",
+        f"/revenue/contracts/{contract_id}/", "/revenue/close/",
+        f"/api/v1/reports/revenue?{window}", f"/api/v1/reports/revenue?{window}&by=product",
+        f"/api/v1/reports/revenue-billed-collected?{window}", f"/api/v1/reports/deferred-revenue?{window}",
+        f"/api/v1/reports/remaining-obligations?as_of={last:%Y-%m-%d}", f"/api/v1/reports/mrr?{window}",
+        f"/api/v1/revenue/contracts/{contract_id}",
+    ]
+    times: dict = {}
+    # the static files as they are in the source tree (no `collectstatic` manifest needed, as in the tests)
+    plain = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=plain):
+        _request_all(client, addresses, runs, times)
+    return times
+
+
+def _request_all(client, addresses: list[str], runs: int, times: dict) -> None:
+    for address in addresses:
+        runs_ms = []
+        for _run in range(runs):
+            began = time.perf_counter()
+            response = client.get(address)
+            runs_ms.append(round((time.perf_counter() - began) * 1000, 1))
+            assert response.status_code == 200, (address, response.status_code, response.content[:300])
+        times[address] = runs_ms
+
+
+def reports_only(args) -> None:
+    """Time the reports and pages on the database an earlier run left (no rebuild, no close)."""
+    from django.db import connection
+
+    first, last = _month(args.period)
+    _setup(PG_URL if args.db == "postgresql" else args.reports_only)
+    result = {"bench": "revenue_reports", "db": connection.vendor, "period": args.period,
+              "report_selectors_ms": time_reports(first, last), "pages_ms": time_pages(first, last),
+              "target_report_ms": TARGET_REPORT_MS, "load_average": os.getloadavg(),
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+              "at": dt.datetime.now().isoformat(timespec="seconds")}
+    print(json.dumps(result, indent=2))
+    with open(ROOT / "bench" / "results.jsonl", "a") as out:
+        out.write(json.dumps(result) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
@@ -178,7 +238,12 @@ def main() -> None:
     parser.add_argument("--period", default="2026-03", help="the month closed, YYYY-MM (default 2026-03)")
     parser.add_argument("--profile", action="store_true",
                         help="run the close under cProfile and print the top 25 by cumulative time")
+    parser.add_argument("--reports-only", nargs="?", const="yes", metavar="SQLITE_FILE",
+                        help="only time the reports and pages on the database a full run left (PostgreSQL: "
+                             "l2c_revenue_bench; SQLite: give its file)")
     args = parser.parse_args()
+    if args.reports_only:
+        return reports_only(args)
     if args.n < 1:
         raise SystemExit("--n: give at least 1 contract")
     first, last = _month(args.period)
@@ -235,6 +300,7 @@ def main() -> None:
     assert audit.unsealed_count() == 0
 
     reports = time_reports(first, last)
+    pages = time_pages(first, last)
     copy_s = reference_copy(summary.lines)
     parts = {name: round(seconds, 2) for name, seconds in timers.seconds.items()}
     result = {
@@ -250,7 +316,7 @@ def main() -> None:
         "second_close_s": round(second_s, 3), "second_close_posted": again.lines,
         "trial_balance_zero": trial.is_balanced,
         "reference_floor_lines_per_s": round(summary.lines / copy_s, 1),
-        "report_selectors_ms": reports or "l2c/revenue/selectors.py missing",
+        "report_selectors_ms": reports or "l2c/revenue/selectors.py missing", "pages_ms": pages,
         "target_report_ms": TARGET_REPORT_MS,
         "reports_meet_target": bool(reports) and max(
             reports["overview_page"], reports["contract_detail"][1], reports["period_closes"][1]) < TARGET_REPORT_MS,

@@ -36,7 +36,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Greatest, TruncMonth
+from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 from django.utils.translation import gettext as _
 
 from l2c.core.errors import FieldError, ValidationFailed
@@ -167,8 +167,24 @@ class MonthEnd(Func):
 
     def as_postgresql(self, compiler, connection, **extra):
         return super().as_sql(compiler, connection,
-                              template="(date_trunc('month', %(expressions)s) + interval '1 month - 1 day')::date",
+                              template="(date_trunc('month', (%(expressions)s)::timestamp) + interval '1 month - 1 day')::date",
                               **extra)
+
+
+class MonthEndAfter(Func):
+    """The last day of the month of the day after the date: the first month end a service that ends on the
+    date no longer covers."""
+
+    output_field = DateField()
+    arity = 1
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template=(
+            "date(%(expressions)s, '+1 day', 'start of month', '+1 month', '-1 day')"), **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template=(
+            "(date_trunc('month', (%(expressions)s + 1)::timestamp) + interval '1 month - 1 day')::date"), **extra)
 
 
 class AtLeast(Func):
@@ -186,8 +202,7 @@ class AtLeast(Func):
 
 def _service_end():
     """The last day an obligation serves: its end date, or the day it ended early."""
-    return Case(When(ended_on__isnull=False, ended_on__lt=F("end_date"), then=F("ended_on")),
-                default=F("end_date"), output_field=DateField())
+    return Least(Coalesce("ended_on", "end_date"), "end_date", output_field=DateField())
 
 
 
@@ -518,39 +533,62 @@ def _subscriptions():
             .annotate(service_end=_service_end()))
 
 
-def _rate_of_contract(company: str, as_of: dt.date) -> Case:
-    """The contract's latest (not reversed) posting rate; the month's rate before its first posting; 1 in the
-    company currency."""
-    from l2c.ledger.models import ExchangeRate
-
+def _posting_rate(company: str) -> Case:
+    """The contract's latest (not reversed) posting rate; 1 in the company currency; NULL for a contract in
+    another currency that has no posting yet (the market rate of each month end applies to it)."""
     latest = Subquery(RevenuePosting.objects.filter(revenue_contract_id=OuterRef("revenue_contract_id"),
                                                     reversed=False).exclude(revenue_amount=0)
                       .order_by("-period", "-id")
                       .values(rate=Ratio(F("revenue_base"), F("revenue_amount")))[:1],
                       output_field=WIDE)
-    market = Subquery(ExchangeRate.objects.filter(currency=OuterRef("revenue_contract__currency"), date__lte=as_of)
-                      .order_by("-date").values("rate")[:1], output_field=WIDE)
-    return Case(When(revenue_contract__currency=company, then=Value(Decimal(1))),
-                default=Coalesce(latest, market), output_field=WIDE)
+    return Case(When(revenue_contract__currency=company, then=Value(Decimal(1))), default=latest, output_field=WIDE)
+
+
+def _market_rate(currency: str, as_of: dt.date) -> Decimal | None:
+    from l2c.ledger.models import ExchangeRate
+
+    return (ExchangeRate.objects.filter(currency=currency, date__lte=as_of).order_by("-date")
+            .values_list("rate", flat=True).first())
 
 
 def _mrr_at(month_ends: list[dt.date], company: str) -> list[dict[int, Decimal]]:
     """Per month end, {customer id: MRR on that day} — each active subscription's allocated price per average
-    month of its service (allocated / (service days / (365/12))), in the company currency. One pass over the
-    subscriptions for all the month ends (a filtered sum per month end), not one query per month."""
+    month of its service (allocated / (service days / (365/12))), in the company currency at the contract's
+    latest posting rate (before its first posting: the month end's market rate).
+
+    A subscription counts from the month end of its start to the last month end it still serves, so the
+    database sums the subscriptions per customer, first month end and first month end no longer served (a few
+    rows per customer, one pass over the subscriptions), and the month ends are added up from those sums."""
     days = ExpressionWrapper(DaysBetween(F("service_end"), F("start_date")) + 1, output_field=WIDE)
-    sums = {f"m{index}": Sum(ExpressionWrapper(F("allocated_amount") * Value(DAYS_PER_MONTH) / days
-                                               * _rate_of_contract(company, end), output_field=WIDE),
-                             filter=Q(start_date__lte=end, service_end__gte=end), output_field=WIDE)
-            for index, end in enumerate(month_ends)}
+    monthly = ExpressionWrapper(F("allocated_amount") * Value(DAYS_PER_MONTH) / days, output_field=WIDE)
     rows = (_subscriptions().filter(start_date__lte=max(month_ends), service_end__gte=min(month_ends))
-            .values(customer=F("revenue_contract__account_id")).annotate(**sums).order_by())
+            .annotate(rate=_posting_rate(company), first_end=MonthEnd("start_date"),
+                      gone_at=MonthEndAfter("service_end"), currency=F("revenue_contract__currency"))
+            .values("first_end", "gone_at", "currency", customer=F("revenue_contract__account_id"))
+            .annotate(base=Sum(ExpressionWrapper(monthly * F("rate"), output_field=WIDE), output_field=WIDE),
+                      unrated=Sum(monthly, filter=Q(rate__isnull=True), output_field=WIDE))
+            .order_by())
+    market: dict[tuple[str, dt.date], Decimal | None] = {}
     found: list[dict[int, Decimal]] = [{} for _end in month_ends]
     for row in rows:
-        for index, per_customer in enumerate(found):
-            if row[f"m{index}"] is not None:
-                per_customer[row["customer"]] = row[f"m{index}"]
+        first_end, gone_at = _as_date(row["first_end"]), _as_date(row["gone_at"])
+        for index, end in enumerate(month_ends):
+            if not first_end <= end < gone_at:
+                continue
+            value = row["base"]
+            if row["unrated"] is not None:
+                key = (row["currency"], end)
+                if key not in market:
+                    market[key] = _market_rate(*key)
+                if market[key] is not None:
+                    value = (value or ZERO) + row["unrated"] * market[key]
+            if value is not None:
+                found[index][row["customer"]] = found[index].get(row["customer"], ZERO) + value
     return found
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
 def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:

@@ -7,6 +7,7 @@ app_name = "revenue"
 
 urlpatterns = [
     path("revenue/", views.overview, name="overview"),
+    path("revenue/mrr/", views.mrr_page, name="mrr"),
     path("revenue/export/<slug:report>/", views.report_export, name="report-export"),
     path("revenue/contracts/<int:contract_id>/", views.contract_detail, name="contract"),
     path("revenue/contracts/<int:contract_id>/export/", views.contract_export, name="contract-export"),

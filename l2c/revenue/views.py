@@ -167,38 +167,57 @@ def overview(request):
             "waterfall": lambda: selectors.deferred_waterfall(date_from, date_to, user=user),
             "future": lambda: selectors.future_recognition(date_to, user=user),
             "rpo": lambda: selectors.remaining_performance_obligations(date_to, user=user, per_contract=False),
-            "mrr": lambda: selectors.mrr(date_from, date_to, user=user),
             "top": lambda: selectors.top_contracts(date_from, date_to, user=user),
         })
-        revenue, grouped, rbc, waterfall, future, rpo, mrr, top = (
-            found[k] for k in ("revenue", "grouped", "rbc", "waterfall", "future", "rpo", "mrr", "top"))
+        revenue, grouped, rbc, waterfall, future, rpo, top = (
+            found[k] for k in ("revenue", "grouped", "rbc", "waterfall", "future", "rpo", "top"))
     except ValidationFailed as exc:
         for error in exc.errors:
             form.add_error(None, f"{error.field}: {error.message}")
         return _render(request, "revenue/overview.html", {"form": form, "report": None, **typed}, status=400)
+    currency = selectors._company()
     months = [_month_label(row["month"]) for row in revenue]
     revenue_chart = bar_chart(
         title=_("Revenue recognised per month"), categories=months,
         series=[Series(_("Revenue"), [row["amount"] for row in revenue])],
-        description=_("In %(currency)s.") % {"currency": mrr["currency"]})
+        description=_("In %(currency)s.") % {"currency": currency})
     rbc_chart = bar_chart(
         title=_("Recognised, billed and collected per month"), categories=months,
         series=[Series(_("Recognised"), [r["recognised"] for r in rbc]), Series(_("Billed"), [r["billed"] for r in rbc]),
                 Series(_("Collected"), [r["collected"] for r in rbc])],
-        description=_("In %(currency)s.") % {"currency": mrr["currency"]})
-    mrr_chart = bar_chart(
-        title=_("Monthly recurring revenue"), categories=months,
-        series=[Series(_("MRR"), [r["closing"] for r in mrr["months"]])],
-        description=_("In %(currency)s, on each month's last day.") % {"currency": mrr["currency"]})
+        description=_("In %(currency)s.") % {"currency": currency})
     query = urlencode({"from": date_from.isoformat(), "to": date_to.isoformat(), **({"by": by} if by else {})})
     return _render(request, "revenue/overview.html", {
         "form": form, "report": True, "from_value": date_from.isoformat(), "to_value": date_to.isoformat(), "date_from": date_from, "date_to": date_to, "by": by,
-        "currency": mrr["currency"], "revenue": revenue, "grouped": grouped, "rbc": rbc, "waterfall": waterfall,
+        "currency": currency, "revenue": revenue, "grouped": grouped, "rbc": rbc, "waterfall": waterfall,
         "future": future, "rpo": rpo, "rpo_customers": rpo["customers"][:50], "top": top,
-        "mrr": mrr["months"], "mrr_movements": mrr["movements"][:100], "mrr_movements_count": len(mrr["movements"]),
-        "revenue_chart": revenue_chart, "rbc_chart": rbc_chart, "mrr_chart": mrr_chart,
+        "revenue_chart": revenue_chart, "rbc_chart": rbc_chart,
         "revenue_total": sum((r["amount"] for r in revenue), 0), "query": query,
-        "exports": [(key, label) for key, (label, _c, _b) in _report_exports().items()],
+    })
+
+
+@require_GET
+@revenue_page
+def mrr_page(request):
+    """Monthly recurring revenue and its movements, on a page of its own: it reads every subscription."""
+    form = RangeForm(request.GET if request.GET else None)
+    typed = {"from_value": request.GET.get("from", ""), "to_value": request.GET.get("to", "")}
+    try:
+        date_from, date_to, _by = form.values()
+        mrr = selectors.mrr(date_from, date_to, user=request.user)
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            form.add_error(None, f"{error.field}: {error.message}")
+        return _render(request, "revenue/mrr.html", {"form": form, "report": None, **typed}, status=400)
+    chart = bar_chart(
+        title=_("Monthly recurring revenue"), categories=[_month_label(r["month"]) for r in mrr["months"]],
+        series=[Series(_("MRR"), [r["closing"] for r in mrr["months"]])],
+        description=_("In %(currency)s, on each month's last day.") % {"currency": mrr["currency"]})
+    return _render(request, "revenue/mrr.html", {
+        "form": form, "report": True, "from_value": date_from.isoformat(), "to_value": date_to.isoformat(),
+        "date_from": date_from, "date_to": date_to, "currency": mrr["currency"], "mrr": mrr["months"],
+        "mrr_movements": mrr["movements"][:100], "mrr_movements_count": len(mrr["movements"]), "mrr_chart": chart,
+        "query": urlencode({"from": date_from.isoformat(), "to": date_to.isoformat()}),
     })
 
 

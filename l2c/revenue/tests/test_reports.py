@@ -195,6 +195,10 @@ def test_mrr_converts_a_foreign_contract_at_its_posting_rate(finance):
     assert CompanyProfile.get().currency == "USD"
     report = selectors.mrr(MAR, MAR, user=finance)
     assert report["months"][0]["closing"] == D("150.00")  # the market rate before any posting
+    ExchangeRate.objects.create(currency="EUR", date=dt.date(2026, 4, 20), rate=D("1.75"))
+    months = selectors.mrr(MAR, dt.date(2026, 4, 30), user=finance)["months"]
+    assert [m["closing"] for m in months] == [D("150.00"), D("175.00")]  # each month end at its own rate
+    assert (months[1]["expansion"], months[1]["new"]) == (D("25.00"), D(0))
     close.close_period(actor=finance, period="2026-03")  # posts at 1.5
     ExchangeRate.objects.create(currency="EUR", date=dt.date(2026, 3, 15), rate=D("2"))
     assert selectors.mrr(MAR, MAR, user=finance)["months"][0]["closing"] == D("150.00")
