@@ -190,6 +190,7 @@ def time_pages(first: dt.date, last: dt.date, runs: int = 3) -> dict:
     contract_id = RevenueContract.objects.order_by("pk").values_list("contract_id", flat=True).first()
     addresses = [
         f"/revenue/?{window}", f"/revenue/?{window}&by=customer", f"/revenue/?{window}&by=product",
+        f"/revenue/mrr/?{window}",
         f"/revenue/contracts/{contract_id}/", "/revenue/close/",
         f"/api/v1/reports/revenue?{window}", f"/api/v1/reports/revenue?{window}&by=product",
         f"/api/v1/reports/revenue-billed-collected?{window}", f"/api/v1/reports/deferred-revenue?{window}",

@@ -335,5 +335,8 @@ def build(n: int, first: dt.date, last: dt.date, *, progress=print) -> Expected:
     from l2c.ledger import totals
 
     totals.rebuild()  # the invoices' lines went in directly, not through a posting
+    from l2c.revenue import terms
+
+    terms.rebuild()  # and the obligations, not through register_contract
     return expected
 

@@ -167,6 +167,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT compilation: L2C's queries are short (reports over up to a few hundred thousand rows), where
+    # compiling costs more than it saves; a report whose plan looks expensive (a correlated subquery per row
+    # that never runs) spent ~0.5 s compiling before reading a row (measured: MRR on 100,000 subscriptions,
+    # 0.62 s with JIT, 0.13 s without). L2C_PG_OPTIONS adds or overrides server settings ("-c name=value …").
+    _db.setdefault("OPTIONS", {})["options"] = ("-c jit=off " + os.environ.get("L2C_PG_OPTIONS", "")).strip()
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -241,3 +241,27 @@ class RemainingSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.revenue_contract_id or self.account_id} {self.month:%Y-%m} {self.amount}"
+
+
+class ServiceTerm(models.Model):
+    """One row per ratable obligation with its service dates, in the form the MRR report sums (`revenue.terms`):
+    the customer, the month ends it counts on (from `first_end` to before `gone_at`) and its allocated price
+    per average month. Rewritten for a contract whenever it gets a new schedule version (every change of its
+    obligations makes one), so the report reads one narrow row per subscription instead of the obligations
+    and their contracts."""
+
+    obligation = models.OneToOneField(PerformanceObligation, on_delete=models.CASCADE, primary_key=True,
+                                      related_name="service_term")
+    revenue_contract = models.ForeignKey(RevenueContract, on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey("customers.Account", on_delete=models.CASCADE, related_name="+")
+    product = models.ForeignKey("quoting.Product", on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    first_end = models.DateField()  # the last day of the month its service starts in
+    gone_at = models.DateField()  # the first month end it no longer serves
+    monthly = models.DecimalField(max_digits=30, decimal_places=16)  # allocated / (service days / (365/12))
+
+    class Meta:
+        indexes = [models.Index(fields=["first_end", "gone_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.obligation_id}: {self.monthly} a month, {self.first_end} to before {self.gone_at}"

@@ -14,6 +14,7 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,7 +47,6 @@ from . import engine, services
 from .models import (
     Method,
     ObligationLine,
-    PerformanceObligation,
     PeriodClose,
     Recognition,
     RemainingSnapshot,
@@ -54,6 +54,7 @@ from .models import (
     RevenuePosting,
     ScheduleLine,
     ScheduleVersion,
+    ServiceTerm,
 )
 
 ZERO = Decimal(0)
@@ -527,21 +528,19 @@ MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
 
 def _subscriptions():
-    """Ratable obligations of subscription products, with their last service day and days of service."""
-    return (PerformanceObligation.objects.filter(method=Method.RATABLE, product__kind="subscription",
-                                                 start_date__isnull=False, end_date__isnull=False)
-            .annotate(service_end=_service_end()))
+    """The service terms (`revenue.terms`) of subscription products."""
+    return ServiceTerm.objects.filter(product__kind="subscription")
 
 
 def _posting_rate(company: str) -> Case:
-    """The contract's latest (not reversed) posting rate; 1 in the company currency; NULL for a contract in
-    another currency that has no posting yet (the market rate of each month end applies to it)."""
+    """Of a ServiceTerm: its contract's latest (not reversed) posting rate; 1 in the company currency; NULL for a
+    contract in another currency that has no posting yet (the market rate of each month end applies to it)."""
     latest = Subquery(RevenuePosting.objects.filter(revenue_contract_id=OuterRef("revenue_contract_id"),
                                                     reversed=False).exclude(revenue_amount=0)
                       .order_by("-period", "-id")
                       .values(rate=Ratio(F("revenue_base"), F("revenue_amount")))[:1],
                       output_field=WIDE)
-    return Case(When(revenue_contract__currency=company, then=Value(Decimal(1))), default=latest, output_field=WIDE)
+    return Case(When(currency=company, then=Value(Decimal(1))), default=latest, output_field=WIDE)
 
 
 def _market_rate(currency: str, as_of: dt.date) -> Decimal | None:
@@ -552,29 +551,26 @@ def _market_rate(currency: str, as_of: dt.date) -> Decimal | None:
 
 
 def _mrr_at(month_ends: list[dt.date], company: str) -> list[dict[int, Decimal]]:
-    """Per month end, {customer id: MRR on that day} — each active subscription's allocated price per average
-    month of its service (allocated / (service days / (365/12))), in the company currency at the contract's
-    latest posting rate (before its first posting: the month end's market rate).
+    """Per month end (ascending), {customer id: MRR on that day} — each active subscription's allocated price
+    per average month of its service (allocated / (service days / (365/12))), in the company currency at the
+    contract's latest posting rate (before its first posting: the month end's market rate).
 
-    A subscription counts from the month end of its start to the last month end it still serves, so the
-    database sums the subscriptions per customer, first month end and first month end no longer served (a few
-    rows per customer, one pass over the subscriptions), and the month ends are added up from those sums."""
-    days = ExpressionWrapper(DaysBetween(F("service_end"), F("start_date")) + 1, output_field=WIDE)
-    monthly = ExpressionWrapper(F("allocated_amount") * Value(DAYS_PER_MONTH) / days, output_field=WIDE)
-    rows = (_subscriptions().filter(start_date__lte=max(month_ends), service_end__gte=min(month_ends))
-            .annotate(rate=_posting_rate(company), first_end=MonthEnd("start_date"),
-                      gone_at=MonthEndAfter("service_end"), currency=F("revenue_contract__currency"))
-            .values("first_end", "gone_at", "currency", customer=F("revenue_contract__account_id"))
-            .annotate(base=Sum(ExpressionWrapper(monthly * F("rate"), output_field=WIDE), output_field=WIDE),
-                      unrated=Sum(monthly, filter=Q(rate__isnull=True), output_field=WIDE))
+    From the service terms (`revenue.terms`: one narrow row per ratable obligation, the month ends it counts
+    on worked out when it was written): the database sums them per customer, first month end and first month
+    end no longer served — a few rows per customer — and the month ends are added up from those sums."""
+    rows = (_subscriptions().filter(first_end__lte=max(month_ends), gone_at__gt=min(month_ends))
+            .annotate(rate=_posting_rate(company))
+            .values("first_end", "gone_at", "currency", customer=F("account_id"))
+            .annotate(base=Sum(ExpressionWrapper(F("monthly") * F("rate"), output_field=WIDE), output_field=WIDE),
+                      unrated=Sum("monthly", filter=Q(rate__isnull=True), output_field=WIDE))
             .order_by())
     market: dict[tuple[str, dt.date], Decimal | None] = {}
     found: list[dict[int, Decimal]] = [{} for _end in month_ends]
     for row in rows:
         first_end, gone_at = _as_date(row["first_end"]), _as_date(row["gone_at"])
-        for index, end in enumerate(month_ends):
-            if not first_end <= end < gone_at:
-                continue
+        # the month ends it counts on: first_end <= end < gone_at
+        for index in range(bisect_left(month_ends, first_end), bisect_left(month_ends, gone_at)):
+            end = month_ends[index]
             value = row["base"]
             if row["unrated"] is not None:
                 key = (row["currency"], end)
@@ -583,7 +579,8 @@ def _mrr_at(month_ends: list[dt.date], company: str) -> list[dict[int, Decimal]]
                 if market[key] is not None:
                     value = (value or ZERO) + row["unrated"] * market[key]
             if value is not None:
-                found[index][row["customer"]] = found[index].get(row["customer"], ZERO) + value
+                per_customer = found[index]
+                per_customer[row["customer"]] = per_customer.get(row["customer"], ZERO) + value
     return found
 
 
@@ -604,18 +601,19 @@ def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:
     previous_month = add_months(months[0], -1)
     before, *per_month = _mrr_at([engine.month_end(month) for month in [previous_month, *months]], company)
     # customers with MRR on some month end before the previous month (for reactivations)
-    ever = set(_subscriptions().filter(start_date__lte=previous_month - dt.timedelta(days=1))
-               .annotate(first_month_end=MonthEnd("start_date"))
-               .filter(first_month_end__lte=F("service_end"))
-               .values_list("revenue_contract__account_id", flat=True).distinct())
+    ever = set(_subscriptions().filter(first_end__lte=previous_month - dt.timedelta(days=1),
+                                       first_end__lt=F("gone_at"))
+               .values_list("account_id", flat=True).distinct())
+    # each customer's MRR to the cent, once per month end (what the movements and totals compare and add)
+    before = {customer: _money(value, company) for customer, value in before.items()}
     ever |= {customer for customer, value in before.items() if value > 0}
     rows = []
     changes: list[dict] = []
     for month, now in zip(months, per_month, strict=True):
+        now = {customer: _money(value, company) for customer, value in now.items()}
         moves = dict.fromkeys(MOVEMENTS, ZERO)
-        for customer in set(before) | set(now):
-            old = _money(before.get(customer), company)
-            new = _money(now.get(customer), company)
+        for customer in before.keys() | now.keys():
+            old, new = before.get(customer, ZERO), now.get(customer, ZERO)
             if old == new:
                 continue
             if old == 0:
@@ -627,12 +625,12 @@ def mrr(date_from: dt.date, date_to: dt.date, *, user=None) -> dict:
             moves[kind] += new - old
             changes.append({"month": month, "customer_id": customer, "kind": kind, "before": old, "after": new,
                             "amount": new - old})
-        opening = _money(sum((_money(v, company) for v in before.values()), ZERO), company)
-        closing = _money(sum((_money(v, company) for v in now.values()), ZERO), company)
+        opening = _money(sum(before.values(), ZERO), company)
+        closing = _money(sum(now.values(), ZERO), company)
         moves = {name: _money(value, company) for name, value in moves.items()}
         rows.append({"month": month, "opening": opening, **moves, "closing": closing, "arr": closing * 12,
-                     "customers": sum(1 for v in now.values() if _money(v, company) > 0)})
-        ever |= {customer for customer, value in now.items() if _money(value, company) > 0}
+                     "customers": sum(1 for v in now.values() if v > 0)})
+        ever |= {customer for customer, value in now.items() if value > 0}
         before = now
     names = dict(Account.objects.filter(pk__in={c["customer_id"] for c in changes}).values_list("pk", "name")) \
         if changes else {}

@@ -20,7 +20,7 @@ from l2c.core.errors import Conflict, FieldError, NotFound, PermissionDenied, Va
 from l2c.core.money import round_money
 from l2c.core.validation import parse_date
 
-from . import engine, recognition
+from . import engine, recognition, terms
 from .models import (
     Method,
     ObligationLine,
@@ -85,6 +85,7 @@ def _write_version(rc: RevenueContract, *, kind: str, reason: str, effective: dt
         for obligation_id, plan in plans.items() for month, amount in plan.items()])
     rc.version = number
     rc.save(update_fields=["version", "transaction_price", "status", "updated_at"])
+    terms.refresh([rc.pk])  # what the MRR report reads of its obligations
     return version
 
 
