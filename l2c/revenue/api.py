@@ -61,6 +61,10 @@ class RangeFilters(Schema):
         return _day(self.date_from, "from", end=False) or default_range(end)[0], end
 
 
+class MrrFilters(RangeFilters):
+    limit: int = Field(1000, ge=1, le=100000, description="Movements listed (the months are always complete)")
+
+
 class RevenueFilters(RangeFilters):
     by: str | None = Field(None, description='"product", "customer" or empty (totals)', max_length=20)
 
@@ -190,7 +194,9 @@ class MrrMovementOut(Schema):
 class MrrOut(Schema):
     currency: str
     months: list[MrrRowOut]
-    movements: list[MrrMovementOut] = Field(..., description="Each customer whose MRR changed, per month")
+    movements_count: int = Field(..., description="Movements in the months; `movements` lists the first `limit`")
+    movements: list[MrrMovementOut] = Field(..., description="Each customer whose MRR changed, per month (by "
+                                                             "month, kind, then largest change)")
 
 
 @router.get("/reports/revenue", response=RevenueOut)
@@ -230,9 +236,10 @@ def rpo_report(request, filters: Query[AsOfFilters]):
 
 
 @router.get("/reports/mrr", response=MrrOut)
-def mrr_report(request, filters: Query[RangeFilters]):
+def mrr_report(request, filters: Query[MrrFilters]):
     user = _user(request)
-    return selectors.mrr(*filters.dates(), user=user)
+    report = selectors.mrr(*filters.dates(), user=user)
+    return {**report, "movements_count": len(report["movements"]), "movements": report["movements"][:filters.limit]}
 
 
 # --- one contract -----------------------------------------------------------------------------------

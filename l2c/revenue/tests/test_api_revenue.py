@@ -85,6 +85,8 @@ def test_revenue_report_numbers_as_strings(api_for, finance, closed_bundle):  # 
     assert customers_only.json()["contracts"] == [] and customers_only.json()["customers"] == rpo["customers"]
     mrr = client.get(BASE + "/reports/mrr", {"from": "2026-01-01", "to": "2026-02-28"}).json()
     assert [r["closing"] for r in mrr["months"]] == ["0.00", "0.00"]  # support is a one-time service, not MRR
+    assert (mrr["movements_count"], mrr["movements"]) == (0, [])
+    assert client.get(BASE + "/reports/mrr", {"limit": 0}).status_code == 422
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -187,3 +189,15 @@ def test_modify_and_group_through_the_api(api_for, finance, rep):
     assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"reason", "price_change"}
     assert api_for(rep).post(BASE + f"/revenue/contracts/{contract.pk}/modify", {
         "effective_date": "2026-07-15", "reason": "x", "price_change": "1"}).status_code == 403
+
+
+def test_mrr_lists_the_first_movements_and_counts_them_all(api_for, finance):
+    from l2c.customers.tests.factories import AccountFactory
+
+    from .test_reports import MAR, subscription
+
+    for name in ("A", "B", "C"):
+        subscription(AccountFactory(name=name), MAR, dt.date(2027, 2, 28), "1200.00")
+    body = api_for(finance).get(BASE + "/reports/mrr", {"from": "2026-03", "to": "2026-03", "limit": 2}).json()
+    assert body["months"][0]["new"] == "300.00" and body["movements_count"] == 3
+    assert [m["customer"] for m in body["movements"]] == ["A", "B"]
