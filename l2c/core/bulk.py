@@ -81,7 +81,9 @@ def allocate_ids(model: type[models.Model], count: int) -> list[int]:
 
 def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence]) -> None:
     """Insert `rows` (tuples in the order of `columns`, field attnames such as "entry_id") into the model's
-    table. Columns left out take the database's default (the id: the next of its sequence)."""
+    table. Columns left out take the database's default (the id: the next of its sequence). On PostgreSQL the
+    rows stream in while the connection is busy with the COPY: a generator that queries the database itself
+    would wait forever, so give a list then."""
     fields = [model._meta.get_field(name) for name in columns]
     adapters = [_adapter(field) for field in fields]
     if any(adapters):

@@ -47,7 +47,7 @@ from l2c.core.bulk import allocate_ids, insert_objects, insert_rows
 from l2c.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from l2c.core.money import round_money
 
-from . import engine, recognition, services, snapshots
+from . import engine, recognition, services, snapshots, summaries
 from .models import (
     PerformanceObligation,
     PeriodClose,
@@ -229,6 +229,7 @@ def close_period(*, actor, period) -> CloseSummary:
         summary.revenue_base = sum((p.revenue_base for p in postings), ZERO)
         summary.entry_numbers = [entry.number for entry in entries]
         snapshots.write_snapshot(close)
+        summaries.write(close)
         ledger.period_lock(actor=actor, year=year, month=month)
         summary.seconds = time.perf_counter() - started
         close.contracts, close.entries, close.lines = summary.contracts, summary.entries, summary.lines
@@ -400,6 +401,7 @@ def reopen_period(*, actor, period, reason: str) -> PeriodClose:
         for entry in JournalEntry.objects.filter(pk__in=entry_ids).order_by("pk")]
     close.postings.update(reversed=True)
     snapshots.delete_snapshot(close)
+    summaries.delete(close)
     close.status, close.reopened_at, close.reopened_by, close.reopen_reason = (
         PeriodClose.Status.REOPENED, timezone.now(), actor, text)
     close.save(update_fields=["status", "reopened_at", "reopened_by", "reopen_reason"])

@@ -265,3 +265,25 @@ class ServiceTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.obligation_id}: {self.monthly} a month, {self.first_end} to before {self.gone_at}"
+
+
+class MonthRevenue(models.Model):
+    """A closed month's revenue per product or per customer (company currency, unrounded), written by its close
+    (`revenue.summaries`) so the revenue-by-product and by-customer reports read a few rows per month instead of
+    every recognition and posting. A reopened month's rows go with its postings (`summaries.delete`)."""
+
+    class Dimension(models.TextChoices):
+        PRODUCT = "product", _("Product")
+        CUSTOMER = "customer", _("Customer")
+
+    close = models.ForeignKey(PeriodClose, on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    dimension = models.CharField(max_length=10, choices=Dimension.choices)
+    key = models.BigIntegerField()  # the product's or the customer's id
+    amount = models.DecimalField(max_digits=38, decimal_places=12)
+
+    class Meta:
+        indexes = [models.Index(fields=["dimension", "period"])]
+
+    def __str__(self) -> str:
+        return f"{self.period:%Y-%m} {self.dimension} {self.key}: {self.amount}"

@@ -46,6 +46,7 @@ from l2c.core.money import round_money
 from . import engine, services
 from .models import (
     Method,
+    MonthRevenue,
     ObligationLine,
     PeriodClose,
     Recognition,
@@ -220,17 +221,16 @@ def revenue_by_month(date_from: dt.date, date_to: dt.date, by: str | None = None
     months = months_between(date_from, date_to)
     first, last = months[0], months[-1]
     company = _company()
-    if by == "product":
-        rate = Case(When(posting__revenue_amount=0, then=Value(Decimal(1))),
-                    default=Ratio(F("posting__revenue_base"), F("posting__revenue_amount")), output_field=WIDE)
-        rows = (Recognition.objects.filter(posting__reversed=False, period__gte=first, period__lte=last)
-                .values("period", key=F("obligation__product_id"), label=F("obligation__product__name"))
-                .annotate(total=Sum(ExpressionWrapper(F("amount") * rate, output_field=WIDE), output_field=WIDE))
-                .order_by("period", "label", "key"))
-    elif by == "customer":
-        rows = (RevenuePosting.objects.filter(reversed=False, period__gte=first, period__lte=last)
-                .values("period", key=F("revenue_contract__account_id"), label=F("revenue_contract__account__name"))
-                .annotate(total=Sum("revenue_base")).order_by("period", "label", "key"))
+    if by in BY_CHOICES:
+        # the closes' sums per product or customer (revenue.summaries), a few rows per month
+        totals = (MonthRevenue.objects.filter(dimension=by, period__gte=first, period__lte=last,
+                                              close__status=PeriodClose.Status.CLOSED)
+                  .values("period", "key").annotate(total=Sum("amount")).order_by())
+        totals = list(totals)
+        names = _names(by, {row["key"] for row in totals})
+        rows = sorted(({"period": row["period"], "key": row["key"], "label": names.get(row["key"], ""),
+                        "total": row["total"]} for row in totals),
+                      key=lambda row: (row["period"], row["label"], row["key"]))
     else:
         totals = dict(RevenuePosting.objects.filter(reversed=False, period__gte=first, period__lte=last)
                       .values("period").annotate(total=Sum("revenue_base")).values_list("period", "total"))
@@ -238,6 +238,14 @@ def revenue_by_month(date_from: dt.date, date_to: dt.date, by: str | None = None
                 for month in months]
     return [{"month": row["period"], "key": str(row["key"]), "label": row["label"] or "",
              "amount": _money(row["total"], company)} for row in rows]
+
+
+def _names(by: str, keys: set) -> dict:
+    from l2c.customers.models import Account
+    from l2c.quoting.models import Product
+
+    model = Product if by == "product" else Account
+    return dict(model.objects.filter(pk__in=keys).values_list("pk", "name")) if keys else {}
 
 
 def top_contracts(date_from: dt.date, date_to: dt.date, *, user=None, limit: int = 20) -> list[dict]:

@@ -49,9 +49,10 @@ def _ratable():
 def refresh(revenue_contract_ids) -> None:
     ids = list(revenue_contract_ids)
     ServiceTerm.objects.filter(revenue_contract_id__in=ids).delete()
-    insert_rows(ServiceTerm, COLUMNS, _rows(_ratable().filter(revenue_contract_id__in=ids)))
+    # read first: the connection cannot run the query while it streams the rows in (COPY on PostgreSQL)
+    insert_rows(ServiceTerm, COLUMNS, list(_rows(_ratable().filter(revenue_contract_id__in=ids))))
 
 
 def rebuild() -> None:
     ServiceTerm.objects.all().delete()
-    insert_rows(ServiceTerm, COLUMNS, _rows(_ratable().order_by("pk")))
+    insert_rows(ServiceTerm, COLUMNS, list(_rows(_ratable().order_by("pk"))))

@@ -278,3 +278,21 @@ def test_foreign_contract_converts_at_its_posting_rate_per_product_and_at_the_cl
     assert rpo["contracts"][0]["amount"] == D("2800.00")  # EUR still to recognise
     assert rpo["total"] == D("5600.00")  # at the rate of the day asked
     assert selectors.remaining_performance_obligations(dt.date(2026, 2, 1), user=finance)["total"] == D("4200.00")
+
+
+def test_revenue_per_product_and_customer_follow_a_reopen_and_a_new_close(closed_bundle, finance, admin_user):
+    from l2c.revenue.models import MonthRevenue
+
+    def grouped(by):
+        return [(r["month"], r["key"], r["amount"]) for r in selectors.revenue_by_month(JAN, FEB, by, user=finance)]
+
+    before = {by: grouped(by) for by in ("product", "customer")}
+    assert [a for m, _k, a in before["customer"] if m == FEB] == [D("1757.33")]
+    # reopening February takes its sums away with its postings
+    close.reopen_period(actor=admin_user, period="2026-02", reason="late delivery note")
+    assert not MonthRevenue.objects.filter(period=FEB).exists()
+    assert [m for m, _k, _a in grouped("product")] == [JAN, JAN]
+    assert [m for m, _k, _a in grouped("customer")] == [JAN]
+    # closing it again writes them anew: the same figures
+    close.close_period(actor=finance, period="2026-02")
+    assert {by: grouped(by) for by in ("product", "customer")} == before
