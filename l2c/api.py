@@ -341,6 +341,7 @@ def document_problems(schema: dict) -> dict:
 
 
 def _register_routers() -> None:
+    from l2c.automation.api import router as automation_router
     from l2c.banking.api import router as banking_router
     from l2c.banking.api_unmatch import router as banking_unmatch_router
     from l2c.billing.api import router as billing_router
@@ -387,6 +388,7 @@ def _register_routers() -> None:
     api.add_router("/", banking_unmatch_router)
     api.add_router("/", receivables_router)
     api.add_router("/", revenue_router)
+    api.add_router("/", automation_router)
 
 
 _register_routers()

@@ -30,5 +30,7 @@ BEAT_SCHEDULE: dict = {
     # a month already closed by finance posts nothing
     "revenue-close-monthly": {"task": "l2c.revenue.tasks.close_previous_month",
                               "schedule": crontab(day_of_month="3", hour="2", minute="0")},
+    # webhook deliveries that are due: retries, and first attempts whose task message was lost
+    "automation-webhooks-due": {"task": "l2c.automation.tasks.send_due_webhooks", "schedule": 60.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -16,12 +16,14 @@ Variables (all optional for the embedded default):
   L2C_BASE_URL        the server's public address, for portal links in e-mails (default http://127.0.0.1:8000)
   L2C_PORTAL_LINK_DAYS  validity of a quote's portal link (default 30)
   L2C_SIGNING_PKCS12, L2C_SIGNING_PASSWORD  the company's signing certificate (default: self-signed, generated once)
+  L2C_WEBHOOKS_ALLOW_PRIVATE  webhooks may target private/loopback addresses (default: on under DEBUG and tests)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -109,6 +111,7 @@ INSTALLED_APPS = [
     "l2c.revenue",
     "l2c.portal",
     "l2c.analytics",
+    "l2c.automation",  # cross-cutting: reacts to domain events, imports no stage
     "l2c.demo",
 ]
 
@@ -334,5 +337,8 @@ L2C_PAYMENT_INSTRUCTIONS = os.environ.get("L2C_PAYMENT_INSTRUCTIONS", "")
 L2C_SIGNING_PASSWORD = os.environ.get("L2C_SIGNING_PASSWORD", "")
 L2C_DEFAULT_PHONE_REGION = os.environ.get("L2C_DEFAULT_PHONE_REGION", "US")
 L2C_PAGE_SIZE = 25
+# Webhook URLs may point at private and loopback addresses (10.x, 192.168.x, 127.0.0.1, localhost) only when
+# this is on: off in production so a webhook cannot reach internal services; on by default under DEBUG and tests.
+L2C_WEBHOOKS_ALLOW_PRIVATE = env_bool("L2C_WEBHOOKS_ALLOW_PRIVATE", DEBUG or "pytest" in sys.modules)
 # Largest import file taken from the UI or API (the CLI reads any size; files are streamed, never loaded whole).
 L2C_IMPORT_MAX_BYTES = env_int("L2C_IMPORT_MAX_BYTES", 512 * 1024 * 1024)

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("l2c.banking.urls")),
     path("", include("l2c.receivables.urls")),
     path("", include("l2c.revenue.urls")),
+    path("", include("l2c.automation.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]
