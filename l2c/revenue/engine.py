@@ -72,7 +72,9 @@ def days_by_month(start: dt.date, end: dt.date) -> list[tuple[dt.date, int]]:
 def spread_daily(amount: Decimal, start: dt.date, end: dt.date, currency: str) -> dict[dt.date, Decimal]:
     """`amount` over the days from `start` to `end` (inclusive), summed per month: a service from 15 January
     to 14 April gives January 17 days, February 28 (or 29), March 31 and April 14. Each month is rounded;
-    the last month takes the residue so the months add up to `amount`."""
+    the last month takes the residue so the months add up to `amount`. No month goes past what is left: a few
+    cents over many months (0.08 over a year rounds to 0.01 a month) fill the first months and leave the
+    others at 0.00, rather than planning 0.11 by November and −0.03 in December."""
     if end < start:
         return {month_of(start): amount} if amount else {}
     months = days_by_month(start, end)
@@ -80,10 +82,13 @@ def spread_daily(amount: Decimal, start: dt.date, end: dt.date, currency: str) -
     result: dict[dt.date, Decimal] = {}
     given = ZERO
     for index, (month, days) in enumerate(months):
+        left = amount - given
         if index == len(months) - 1:
-            part = amount - given
+            part = left
         else:
             part = round_money(amount * days / total_days, currency)
+            if (part > left) if amount >= 0 else (part < left):
+                part = left
         given += part
         result[month] = part
     return result

@@ -135,3 +135,42 @@ def test_sales_roles_cannot_close(rep, manager):
     for user in (rep, manager):
         with pytest.raises(PermissionDenied):
             close.close_period(actor=user, period="2026-01")
+
+
+def test_a_few_cents_over_a_year_are_never_planned_ahead_of_the_price():
+    from l2c.revenue import engine
+
+    # 0.08 over 2026: rounding each month alone gives 0.01 a month, which would plan 0.11 by November and
+    # take −0.03 back in December; the months stop at the price instead
+    plan = engine.spread_daily(D("0.08"), dt.date(2026, 1, 1), dt.date(2026, 12, 31), "USD")
+    assert list(plan.values()) == [D("0.01")] * 8 + [D("0.00")] * 4
+    refund = engine.spread_daily(D("-0.25"), dt.date(2026, 1, 1), dt.date(2026, 12, 31), "USD")
+    assert list(refund.values()) == [D("-0.02")] * 11 + [D("-0.03")]  # a negative amount the same way round
+    # the ordinary case keeps each month's own days, rounded
+    assert engine.spread_daily(D("1200.00"), dt.date(2026, 1, 15), dt.date(2026, 4, 14), "USD") == {
+        dt.date(2026, 1, 1): D("226.67"), dt.date(2026, 2, 1): D("373.33"), dt.date(2026, 3, 1): D("413.33"),
+        dt.date(2026, 4, 1): D("186.67")}
+
+
+def test_a_tiny_subscription_in_a_bundle_recognises_no_more_than_its_price(finance, admin_user):
+    """Found by the property test: a 1.69 subscription bundled with goods was allocated 0.08 and recognised
+    0.01 a month, 0.11 by November."""
+    from l2c.revenue.models import Recognition
+    from l2c.revenue.tests.test_property_revenue import deliver_everything
+
+    contract = bundle_contract(lines=[("subscription", 1, "1.69", None, None), ("good", 1, "1.00", "290.01", None),
+                                      ("good", 1, "11.78", None, None)],
+                               start=dt.date(2026, 1, 1), currency="USD", end=dt.date(2026, 12, 31))
+    rc = services.register_contract(contract)
+    subscription = rc.obligations.get(position=1)
+    assert subscription.allocated_amount == D("0.08")
+    deliver_everything(orders.order_create_from_contract(contract, actor=admin_user), admin_user, dt.date(2026, 1, 28))
+    recognised = D(0)
+    for month in range(1, 13):
+        close.close_period(actor=finance, period=(2026, month))
+        this_month = sum(Recognition.objects.filter(obligation=subscription, period=dt.date(2026, month, 1))
+                         .values_list("amount", flat=True), D(0))
+        assert this_month >= 0
+        recognised += this_month
+        assert recognised <= D("0.08")
+    assert recognised == D("0.08")
