@@ -357,6 +357,7 @@ def _register_routers() -> None:
     from l2c.leads.webforms.api import router as webforms_router
     from l2c.ledger.api import reports_router as ledger_reports_router
     from l2c.ledger.api import router as ledger_router
+    from l2c.nurture.api import router as nurture_router
     from l2c.orders.api import router as orders_router
     from l2c.pipeline.api import router as pipeline_router
     from l2c.quoting.api import router as quotes_router
@@ -389,6 +390,7 @@ def _register_routers() -> None:
     api.add_router("/", receivables_router)
     api.add_router("/", revenue_router)
     api.add_router("/", automation_router)
+    api.add_router("/", nurture_router)
 
 
 _register_routers()

@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "l2c.portal",
     "l2c.analytics",
     "l2c.automation",  # cross-cutting: reacts to domain events, imports no stage
+    "l2c.nurture",  # cross-cutting: e-mail templates, consent, suppression list, unsubscribe
     "l2c.demo",
 ]
 

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("l2c.receivables.urls")),
     path("", include("l2c.revenue.urls")),
     path("", include("l2c.automation.urls")),
+    path("", include("l2c.nurture.urls")),
     path("portal/", include("l2c.portal.urls")),
     path("", include("l2c.core.urls")),
 ]

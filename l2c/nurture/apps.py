@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class NurtureConfig(AppConfig):
+    """Nurture: e-mail templates with merge fields, the suppression list, consent checks and one-click
+    unsubscribe (sequences, tracking and scoring will stand on these). Cross-cutting: it reads leads and
+    contacts but no stage imports it; it tells others through events."""
+
+    name = "l2c.nurture"
+    label = "nurture"
+    verbose_name = _("Nurture")
+
+    def ready(self):
+        from l2c.core.events import register_event
+
+        register_event("nurture.unsubscribed", "An address was put on the suppression list by its owner (the "
+                                               "unsubscribe link or a one-click List-Unsubscribe POST). "
+                                               "Payload: email, source.")
