@@ -149,6 +149,9 @@ def _gather(calls: dict) -> dict:
         return {key: future.result() for key, future in futures.items()}
 
 
+GROUPED_SHOWN = 300  # rows of revenue per product or customer on the page (the download has them all)
+
+
 @require_GET
 @revenue_page
 def overview(request):
@@ -189,7 +192,8 @@ def overview(request):
     query = urlencode({"from": date_from.isoformat(), "to": date_to.isoformat(), **({"by": by} if by else {})})
     return _render(request, "revenue/overview.html", {
         "form": form, "report": True, "from_value": date_from.isoformat(), "to_value": date_to.isoformat(), "date_from": date_from, "date_to": date_to, "by": by,
-        "currency": currency, "revenue": revenue, "grouped": grouped, "rbc": rbc, "waterfall": waterfall,
+        "currency": currency, "revenue": revenue, "grouped": grouped, "grouped_shown": grouped[:GROUPED_SHOWN],
+        "rbc": rbc, "waterfall": waterfall,
         "future": future, "rpo": rpo, "rpo_customers": rpo["customers"][:50], "top": top,
         "revenue_chart": revenue_chart, "rbc_chart": rbc_chart,
         "revenue_total": sum((r["amount"] for r in revenue), 0), "query": query,
