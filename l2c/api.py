@@ -358,6 +358,7 @@ def _register_routers() -> None:
     from l2c.ledger.api import reports_router as ledger_reports_router
     from l2c.ledger.api import router as ledger_router
     from l2c.nurture.api import router as nurture_router
+    from l2c.nurture.scoring.api import router as scoring_router
     from l2c.orders.api import router as orders_router
     from l2c.pipeline.api import router as pipeline_router
     from l2c.quoting.api import router as quotes_router
@@ -391,6 +392,7 @@ def _register_routers() -> None:
     api.add_router("/", revenue_router)
     api.add_router("/", automation_router)
     api.add_router("/", nurture_router)
+    api.add_router("/", scoring_router)
 
 
 _register_routers()

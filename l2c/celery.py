@@ -30,6 +30,9 @@ BEAT_SCHEDULE: dict = {
     # a month already closed by finance posts nothing
     "revenue-close-monthly": {"task": "l2c.revenue.tasks.close_previous_month",
                               "schedule": crontab(day_of_month="3", hour="2", minute="0")},
+    # lead scoring: train on the day's outcomes (or record that there are too few), then re-score every lead
+    "nurture-scoring-nightly": {"task": "l2c.nurture.tasks.train_scoring_model_and_rescore",
+                                "schedule": crontab(hour="3", minute="30")},
     # webhook deliveries that are due: retries, and first attempts whose task message was lost
     "automation-webhooks-due": {"task": "l2c.automation.tasks.send_due_webhooks", "schedule": 60.0},
 }

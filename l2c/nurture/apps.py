@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 class NurtureConfig(AppConfig):
     """Nurture: e-mail templates with merge fields, the suppression list, consent checks and one-click
-    unsubscribe (sequences, tracking and scoring will stand on these). Cross-cutting: it reads leads and
+    unsubscribe, lead scoring (rules and a predictive model). Cross-cutting: it reads leads and
     contacts but no stage imports it; it tells others through events."""
 
     name = "l2c.nurture"
@@ -12,8 +12,12 @@ class NurtureConfig(AppConfig):
     verbose_name = _("Nurture")
 
     def ready(self):
-        from l2c.core.events import register_event
+        from l2c.core.events import register_event, subscribe
+
+        from .scoring.services import on_lead_event
 
         register_event("nurture.unsubscribed", "An address was put on the suppression list by its owner (the "
                                                "unsubscribe link or a one-click List-Unsubscribe POST). "
                                                "Payload: email, source.")
+        subscribe("lead.created", on_lead_event)  # a new lead gets its score at once when rules exist
+        subscribe("lead.status_changed", on_lead_event)

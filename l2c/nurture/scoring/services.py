@@ -1,0 +1,311 @@
+"""Scoring writes: rules (create, change, delete; managers and admins, audited) and re-scoring.
+
+`rescore_all` scores every lead in id ranges of BATCH: per range one query for the leads and one grouped
+query for their touches (count and decayed sums per touch kind), the arithmetic in Python (engine), then
+Lead.score set with `update_columns` for the leads whose score changed and the range's LeadScore rows
+replaced (delete + `insert_rows`). `rescore_lead` runs the same code for one lead, so both agree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from l2c.core import audit
+from l2c.core.audit import JsonText
+from l2c.core.bulk import insert_rows, update_columns
+from l2c.core.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+
+from ..choices import ModelStatus, RuleKind, RuleOperator
+from ..models import LeadScore, ScoringModel, ScoringRule
+from . import engine
+
+BATCH = 50_000
+MAX_NAME = 200
+MAX_VALUE = 500
+MAX_POINTS = 100
+TOUCH_KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+RULE_FIELDS = ["name", "kind", "field", "operator", "value", "touch_kind", "points", "cap", "half_life_days",
+               "is_active"]
+
+
+# --- permissions -------------------------------------------------------------------------------------------
+
+def can_view(user) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False))
+
+
+def can_edit_scoring(user) -> bool:
+    return can_view(user) and (getattr(user, "is_admin", False) or getattr(user, "is_manager", False))
+
+
+def require_scoring_editor(user) -> None:
+    if not can_edit_scoring(user):
+        raise PermissionDenied(_("Only a manager or an admin may change scoring rules or train the model."))
+
+
+# --- rules -------------------------------------------------------------------------------------------------
+
+def _int(values: dict, name: str, errors: list, *, low: int, high: int, required: bool) -> int | None:
+    value = values.get(name)
+    if value in (None, ""):
+        if required:
+            errors.append(FieldError(name, _("Give a number."), "required"))
+        return None
+    if isinstance(value, bool):
+        value = None
+    try:
+        number = int(value)
+        if number != float(value):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors.append(FieldError(name, _("Give a whole number."), "invalid"))
+        return None
+    if not low <= number <= high:
+        errors.append(FieldError(name, _("Give a number from %(low)s to %(high)s.") % {"low": low, "high": high},
+                                 "out_of_range"))
+    return number
+
+
+def clean_rule(values: dict, *, instance: ScoringRule | None = None) -> dict:
+    """The rule's fields, checked as a whole (after applying `values` to `instance`); ValidationFailed names
+    each bad field."""
+    unknown = set(values) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown scoring rule fields: {sorted(unknown)}")
+    merged = {name: getattr(instance, name) for name in RULE_FIELDS} if instance else {}
+    merged.update(values)
+    errors: list[FieldError] = []
+    cleaned: dict = {"name": (merged.get("name") or "").strip(), "is_active": bool(merged.get("is_active", True))}
+    if len(cleaned["name"]) > MAX_NAME:
+        errors.append(FieldError("name", _("At most %(limit)d characters (got %(count)d).")
+                                 % {"limit": MAX_NAME, "count": len(cleaned["name"])}, "max_length"))
+    kind = merged.get("kind")
+    if kind not in RuleKind.values:
+        errors.append(FieldError("kind", _("Unknown kind %(value)r: use one of %(allowed)s.")
+                                 % {"value": kind, "allowed": ", ".join(RuleKind.values)}, "invalid_choice"))
+        raise ValidationFailed(errors)
+    cleaned["kind"] = kind
+    cleaned["points"] = _int(merged, "points", errors, low=-MAX_POINTS, high=MAX_POINTS, required=True)
+    if kind == RuleKind.FIT:
+        field = merged.get("field") or ""
+        if field not in engine.FIT_FIELDS:
+            errors.append(FieldError("field", _("Unknown lead field %(value)r: use one of %(allowed)s.")
+                                     % {"value": field, "allowed": ", ".join(engine.FIT_FIELDS)}, "invalid_choice"))
+        operator = merged.get("operator") or ""
+        if operator not in RuleOperator.values:
+            errors.append(FieldError("operator", _("Unknown operator %(value)r: use one of %(allowed)s.")
+                                     % {"value": operator, "allowed": ", ".join(RuleOperator.values)},
+                                     "invalid_choice"))
+        value = (merged.get("value") or "").strip() if isinstance(merged.get("value") or "", str) else str(merged["value"])
+        if not value:
+            errors.append(FieldError("value", _("Give the value to compare with."), "required"))
+        elif len(value) > MAX_VALUE:
+            errors.append(FieldError("value", _("At most %(limit)d characters (got %(count)d).")
+                                     % {"limit": MAX_VALUE, "count": len(value)}, "max_length"))
+        elif operator in (RuleOperator.GTE, RuleOperator.LTE) and engine.number_in(value) is None:
+            errors.append(FieldError("value", _("Give a number to compare with."), "invalid"))
+        cleaned.update(field=field, operator=operator, value=value, touch_kind="", cap=None, half_life_days=None)
+    else:
+        touch_kind = (merged.get("touch_kind") or "").strip()
+        if not TOUCH_KIND.match(touch_kind):
+            errors.append(FieldError("touch_kind", _("Give a touch kind such as form_submission, email_open, "
+                                                     "email_click or page_visit."), "invalid"))
+        cap = _int(merged, "cap", errors, low=1, high=MAX_POINTS, required=False)
+        half_life = _int(merged, "half_life_days", errors, low=1, high=3650, required=False)
+        cleaned.update(field="", operator="", value="", touch_kind=touch_kind, cap=cap, half_life_days=half_life)
+    if errors:
+        raise ValidationFailed(errors)
+    return cleaned
+
+
+def _after_rules_change() -> None:
+    from .. import tasks
+
+    transaction.on_commit(lambda: tasks.rescore_all_leads.delay())
+
+
+@transaction.atomic
+def rule_create(*, actor, **values) -> ScoringRule:
+    require_scoring_editor(actor)
+    cleaned = clean_rule(values)
+    rule = ScoringRule.objects.create(created_by=actor, **cleaned)
+    audit.record(actor=actor, action=audit.Action.CREATE, instance=rule,
+                 changes={k: [None, v] for k, v in audit.snapshot(rule, RULE_FIELDS).items() if v not in (None, "")})
+    _after_rules_change()
+    return rule
+
+
+def _locked(rule) -> ScoringRule:
+    pk = getattr(rule, "pk", rule)
+    found = ScoringRule.objects.select_for_update().filter(pk=pk).first()
+    if found is None:
+        raise NotFound(_("No scoring rule with id %(id)s.") % {"id": pk})
+    return found
+
+
+@transaction.atomic
+def rule_update(*, actor, rule, **values) -> ScoringRule:
+    require_scoring_editor(actor)
+    rule = _locked(rule)
+    cleaned = clean_rule(values, instance=rule)
+    before = audit.snapshot(rule, RULE_FIELDS)
+    for name, value in cleaned.items():
+        setattr(rule, name, value)
+    changes = audit.diff(before, audit.snapshot(rule, RULE_FIELDS))
+    if changes:
+        rule.save()
+        audit.record(actor=actor, action=audit.Action.UPDATE, instance=rule, changes=changes)
+        _after_rules_change()
+    return rule
+
+
+@transaction.atomic
+def rule_delete(*, actor, rule) -> None:
+    require_scoring_editor(actor)
+    rule = _locked(rule)
+    audit.record(actor=actor, action=audit.Action.DELETE, instance=rule,
+                 changes={k: [v, None] for k, v in audit.snapshot(rule, RULE_FIELDS).items()})
+    rule.delete()
+    _after_rules_change()
+
+
+# --- reading leads and touches in bulk ------------------------------------------------------------------------
+
+def active_rules() -> list[engine.Rule]:
+    return [engine.Rule.of(r) for r in ScoringRule.objects.filter(is_active=True).order_by("kind", "id")]
+
+
+def active_model() -> ScoringModel | None:
+    return ScoringModel.objects.filter(status=ModelStatus.ACTIVE).order_by("-created_at", "-id").first()
+
+
+def compiled_model() -> engine.CompiledModel | None:
+    model = active_model()
+    if model is None:
+        return None
+    return engine.CompiledModel(model.feature_names, model.coefficients, model.intercept, model.pk)
+
+
+def _age_days_sql() -> str:
+    if connection.vendor == "postgresql":
+        # float8 throughout: EXTRACT returns numeric, and POWER on numeric is exact and ~50 times slower
+        return "GREATEST(EXTRACT(EPOCH FROM (%s::timestamptz - occurred_at))::float8 / 86400.0, 0.0)"
+    return "MAX(julianday(%s) - julianday(occurred_at), 0)"
+
+
+def _now_param(now: dt.datetime):
+    if connection.vendor == "postgresql":
+        return now
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def touch_aggregates(lo: int, hi: int, now: dt.datetime, half_lives: list[int]) -> dict[int, dict]:
+    """{lead id: {touch kind: (count, {half-life: Σ 0.5^(age/half-life)})}} for leads lo ≤ id < hi, in one
+    grouped query."""
+    from l2c.leads.models import Touch
+
+    table = connection.ops.quote_name(Touch._meta.db_table)
+    half = "0.5::float8" if connection.vendor == "postgresql" else "0.5"
+    sums = "".join(f", SUM(POWER({half}, {_age_days_sql()} / {int(h)}.0))" for h in half_lives)
+    params = [_now_param(now) for _h in half_lives] + [lo, hi]
+    sql = (f"SELECT lead_id, kind, COUNT(*){sums} FROM {table} WHERE lead_id >= %s AND lead_id < %s "
+           f"GROUP BY lead_id, kind")
+    out: dict[int, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            out.setdefault(row[0], {})[row[1]] = (row[2], {h: float(row[3 + i]) for i, h in enumerate(half_lives)})
+    return out
+
+
+def lead_rows(lo: int, hi: int, *, statuses=None) -> list[tuple]:
+    """(id, score, status, {fit field: value}) of leads lo ≤ id < hi."""
+    from l2c.leads.models import Lead
+
+    names = list(engine.FIT_FIELDS)
+    attnames = [engine.FIT_FIELDS[n] for n in names]
+    qs = Lead.objects.filter(pk__gte=lo, pk__lt=hi)
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    return [(row[0], row[1], row[2], dict(zip(names, row[3:], strict=True)))
+            for row in qs.order_by("pk").values_list("pk", "score", "status", *attnames)]
+
+
+def id_ranges(batch: int = BATCH):
+    from django.db.models import Max, Min
+
+    from l2c.leads.models import Lead
+
+    bounds = Lead.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
+    if bounds["lo"] is None:
+        return
+    for start in range(bounds["lo"], bounds["hi"] + 1, batch):
+        yield start, min(start + batch, bounds["hi"] + 1)
+
+
+def half_lives(rules: list[engine.Rule]) -> list[int]:
+    return sorted({r.half_life_days for r in rules if r.kind == RuleKind.ENGAGEMENT and r.half_life_days})
+
+
+# --- scoring ---------------------------------------------------------------------------------------------------
+
+def score_range(lo: int, hi: int, *, rules, model, now) -> list[engine.Result]:
+    """Scores of leads lo ≤ id < hi (no writes) and the leads' stored scores."""
+    touches = touch_aggregates(lo, hi, now, half_lives(rules))
+    results = []
+    for lead_id, stored, _status, lead in lead_rows(lo, hi):
+        result = engine.score_lead(lead_id, lead, touches.get(lead_id, {}), rules, model)
+        result.stored = stored
+        results.append(result)
+    return results
+
+
+def _write(lo: int, hi: int, results: list[engine.Result], now) -> None:
+    from l2c.leads.models import Lead
+
+    language = get_language() or ""
+    with transaction.atomic():
+        update_columns(Lead, ["score"], [(r.lead_id, r.score) for r in results if r.score != r.stored])
+        LeadScore.objects.filter(lead_id__gte=lo, lead_id__lt=hi).delete()
+        insert_rows(LeadScore, ["lead_id", "score", "rule_score", "fit", "engagement", "probability", "grade",
+                                "factors", "scored_at"],
+                    [(r.lead_id, r.score, r.rule_score, r.fit, r.engagement, r.probability, r.grade,
+                      JsonText(engine.factors_json(r.factors, language)), now) for r in results])
+
+
+def rescore_all(*, now: dt.datetime | None = None, batch: int = BATCH) -> int:
+    """Score every lead; returns how many were scored. Each id range is its own transaction, so a long run
+    holds no lock for long and a crash leaves earlier ranges done."""
+    now = now or timezone.now()
+    rules, model = active_rules(), compiled_model()
+    done = 0
+    for lo, hi in list(id_ranges(batch)):
+        results = score_range(lo, hi, rules=rules, model=model, now=now)
+        _write(lo, hi, results, now)
+        done += len(results)
+    return done
+
+
+def rescore_lead(lead, *, now: dt.datetime | None = None) -> LeadScore | None:
+    """Score one lead (the same code as the batch, over a range of one id)."""
+    now = now or timezone.now()
+    pk = getattr(lead, "pk", lead)
+    results = score_range(pk, pk + 1, rules=active_rules(), model=compiled_model(), now=now)
+    if not results:
+        return None
+    _write(pk, pk + 1, results, now)
+    if hasattr(lead, "score"):
+        lead.score = results[0].score
+    return LeadScore.objects.get(pk=pk)
+
+
+def on_lead_event(name: str, payload: dict) -> None:
+    """lead.created / lead.status_changed: score the lead when anything is configured to score with."""
+    lead_id = payload.get("lead_id")
+    if lead_id and (ScoringRule.objects.filter(is_active=True).exists() or active_model() is not None):
+        rescore_lead(lead_id)
