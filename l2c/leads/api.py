@@ -45,6 +45,7 @@ class LeadOut(Schema):
     company_size: str
     city: str
     country: str
+    language: str = Field(..., description='"en", "zh-hans" or empty (not known)')
     source: str
     campaign: CampaignRef | None
     utm_source: str
@@ -96,6 +97,7 @@ class _LeadFields(StrictSchema):
     company_size: str | None = Field(None, max_length=_l("company_size"))
     city: str | None = Field(None, max_length=_l("city"))
     country: str | None = Field(None, max_length=_l("country"))
+    language: str | None = Field(None, max_length=_l("language"), description='"en", "zh-hans" or empty')
     source: str | None = Field(None, max_length=_l("source"))
     campaign: int | None = Field(None, description="Campaign id")
     utm_source: str | None = Field(None, max_length=_l("utm_source"))
@@ -140,7 +142,7 @@ class StatusIn(StrictSchema):
 
 
 _NULL_AS_EMPTY = {"first_name", "title", "email", "phone", "company", "website", "industry", "company_size",
-                  "city", "country", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+                  "city", "country", "language", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
                   "consent_basis", "consent_text", "consent_source", "description", "last_name"}
 
 

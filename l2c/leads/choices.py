@@ -101,3 +101,10 @@ class OnDuplicate(models.TextChoices):
 class ImportMode(models.TextChoices):
     ALL_OR_NOTHING = "all_or_nothing", _("All or nothing")  # any rejected row → nothing is written
     VALID_ROWS = "valid_rows", _("Import the valid rows")  # rejected rows are reported, the rest written
+
+
+class LeadLanguage(models.TextChoices):
+    """The language to write to a lead in (e-mail templates pick their version by it)."""
+
+    EN = "en", _("English")
+    ZH_HANS = "zh-hans", _("Chinese (Simplified)")

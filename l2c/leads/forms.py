@@ -25,7 +25,7 @@ class LeadForm(OwnerChoiceMixin, ServiceModelForm):
     class Meta:
         model = Lead
         fields = ["first_name", "last_name", "title", "email", "phone", "company", "website", "industry",
-                  "company_size", "city", "country", "source", "campaign", "owner", "utm_source", "utm_medium",
+                  "company_size", "city", "country", "language", "source", "campaign", "owner", "utm_source", "utm_medium",
                   "utm_campaign", "utm_term", "utm_content", "consent_basis", "consent_source", "description"]
         widgets = {"country": forms.TextInput(attrs={"placeholder": "CN"}),
                    "description": forms.Textarea(attrs={"rows": 4})}

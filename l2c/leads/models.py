@@ -15,6 +15,7 @@ from .choices import (
     ConsentBasis,
     ImportMode,
     ImportStatus,
+    LeadLanguage,
     LeadSource,
     LeadStatus,
     OnDuplicate,
@@ -73,6 +74,8 @@ class Lead(TimeStampedModel):
     website = models.CharField(_("website"), max_length=200, blank=True)
     industry = models.CharField(_("industry"), max_length=100, blank=True)
     company_size = models.CharField(_("company size"), max_length=20, blank=True)
+    # the language to write to them in (empty: not known; e-mail templates then go by the country, else English)
+    language = models.CharField(_("language"), max_length=10, choices=LeadLanguage.choices, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True, db_index=True)
     # origin

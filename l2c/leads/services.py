@@ -30,7 +30,15 @@ from l2c.core.validation import (
 )
 from l2c.customers.models import Account, CompanySize, Contact
 
-from .choices import LEAD_TRANSITIONS, CampaignStatus, CampaignType, ConsentBasis, LeadSource, LeadStatus
+from .choices import (
+    LEAD_TRANSITIONS,
+    CampaignStatus,
+    CampaignType,
+    ConsentBasis,
+    LeadLanguage,
+    LeadSource,
+    LeadStatus,
+)
 from .models import Campaign, Lead
 
 # Default for `owner` on create: the acting user (pass owner=None to leave the lead unassigned).
@@ -38,7 +46,7 @@ ACTOR = object()
 
 LEAD_FIELDS = (
     "first_name", "last_name", "title", "email", "phone", "company", "website", "industry", "company_size",
-    "city", "country", "source", "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term",
+    "city", "country", "language", "source", "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term",
     "utm_content", "consent_basis", "consent_text", "consent_at", "consent_source", "consent_ip", "owner",
     "description",
 )
@@ -85,6 +93,7 @@ def _lead_errors(values: dict, actor, *, creating: bool) -> list[FieldError]:
     errors += check_choice(values, "source", LeadSource)
     errors += check_choice(values, "consent_basis", ConsentBasis, blank=True)
     errors += check_choice(values, "company_size", CompanySize, blank=True)
+    errors += check_choice(values, "language", LeadLanguage, blank=True)
     if values.get("consent_ip"):
         try:
             validate_ipv46_address(values["consent_ip"])

@@ -81,6 +81,15 @@ def test_create_lead_201(rep, api_for):
     assert body["status"] == "new" and body["owner"]["username"] == "rep"
     assert body["campaign"] == {"id": campaign.pk, "name": campaign.name}
     assert body["can_convert"] is False
+    assert body["language"] == ""  # not known
+
+
+def test_a_lead_carries_the_language_to_write_to_them_in(rep, api_for):
+    created = api_for(rep).post("/api/v1/leads", {"last_name": "王", "first_name": "芳", "country": "SG",
+                                                  "language": "zh-hans"}).json()
+    assert created["language"] == "zh-hans"
+    changed = api_for(rep).patch(f"/api/v1/leads/{created['id']}", {"language": "en"})
+    assert changed.status_code == 200 and changed.json()["language"] == "en"
 
 
 @pytest.mark.parametrize("body, field", [
@@ -91,6 +100,7 @@ def test_create_lead_201(rep, api_for):
     ({"last_name": "A", "country": "Germany"}, "country"),
     ({"last_name": "A", "country": "XK"}, "country"),
     ({"last_name": "A", "source": "pigeon"}, "source"),
+    ({"last_name": "A", "language": "fr"}, "language"),
     ({"last_name": "A", "campaign": 999999}, "campaign"),
     ({"last_name": "A", "owner": 999999}, "owner"),
     ({"last_name": "A", "status": "qualified"}, "status"),

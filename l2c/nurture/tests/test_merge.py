@@ -71,6 +71,10 @@ def test_chinese_version_for_a_chinese_lead_and_english_fallback(template, make_
     fallback = services.template_render(template=english_only, lead=chinese)
     assert fallback.language == "en" and fallback.subject == "Hello 娜"
     assert services.template_render(template=template, lead=make_lead(country="US")).language == "en"
+    # the lead's own language wins over its country
+    assert services.template_render(template=template, lead=make_lead(country="US", language="zh-hans")).language \
+        == "zh-hans"
+    assert services.template_render(template=template, lead=make_lead(country="CN", language="en")).language == "en"
 
 
 def test_text_derived_from_html_keeps_link_urls(template, make_lead):
