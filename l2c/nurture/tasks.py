@@ -18,3 +18,11 @@ def train_scoring_model_and_rescore() -> int:
 
     train(actor=None)
     return rescore_all()
+
+
+@shared_task
+def rescore_lead(lead_id: int) -> None:
+    """Score one lead (after it was created or changed status): on the worker, not in the capture request."""
+    from .scoring.services import rescore_lead as score
+
+    score(lead_id)

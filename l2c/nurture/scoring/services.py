@@ -305,7 +305,10 @@ def rescore_lead(lead, *, now: dt.datetime | None = None) -> LeadScore | None:
 
 
 def on_lead_event(name: str, payload: dict) -> None:
-    """lead.created / lead.status_changed: score the lead when anything is configured to score with."""
+    """lead.created / lead.status_changed: score the lead when anything is configured to score with — on the
+    worker, so a web form or API capture does not wait for the score."""
+    from ..tasks import rescore_lead as rescore_lead_task
+
     lead_id = payload.get("lead_id")
     if lead_id and (ScoringRule.objects.filter(is_active=True).exists() or active_model() is not None):
-        rescore_lead(lead_id)
+        rescore_lead_task.delay(lead_id)

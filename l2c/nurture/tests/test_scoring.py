@@ -155,6 +155,21 @@ def test_new_lead_is_scored_on_lead_created(manager, django_capture_on_commit_ca
     assert lead.score == 45 and LeadScore.objects.get(lead=lead).grade == "C"
 
 
+def test_nothing_to_score_with_queues_no_scoring(manager, monkeypatch, django_capture_on_commit_callbacks):
+    from l2c.leads import services as lead_services
+    from l2c.nurture import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.rescore_lead, "delay", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = lead_services.lead_create(actor=manager, last_name="Li", country="CN")
+    assert queued == [] and Lead.objects.get(pk=lead.pk).score is None
+    _rule(manager, kind="fit", field="country", operator="equals", value="CN", points=45)
+    with django_capture_on_commit_callbacks(execute=True):
+        other = lead_services.lead_create(actor=manager, last_name="Wu", country="CN")
+    assert queued == [other.pk]  # scored on the worker, not in the request
+
+
 def test_rule_change_is_audited(manager):
     from l2c.core.models import AuditEvent
 
