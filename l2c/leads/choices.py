@@ -79,8 +79,11 @@ class TouchKind(models.TextChoices):
     IMPORT = "import", _("Import")  # the lead came (again) in an imported file
     API = "api", _("API capture")  # created or matched through the API
     MANUAL = "manual", _("Manual entry")
-    EMAIL_OPEN = "email_open", _("E-mail opened")  # nurture tracking (later issue)
-    EMAIL_CLICK = "email_click", _("Link clicked")
+    EMAIL_SENT = "email_sent", _("E-mail sent")  # nurture: a sequence step or rule sent it
+    EMAIL_OPEN = "email_open", _("E-mail opened")  # nurture tracking: the open pixel was loaded
+    EMAIL_CLICK = "email_click", _("Link clicked")  # nurture tracking: a signed link was followed
+    EMAIL_REPLY = "email_reply", _("E-mail replied")  # nurture: a reply to one of our messages came in
+    EMAIL_BOUNCE = "email_bounce", _("E-mail bounced")  # nurture: the receiving server refused the address
     PAGE_VISIT = "page_visit", _("Page visit")
 
 

@@ -1,14 +1,23 @@
-"""E-mail templates (one version per language), the suppression list and the nurture settings."""
+"""E-mail templates (one version per language), the suppression list, the nurture settings, lead scoring, and
+e-mail sequences: their steps, the leads enrolled in them and every message sent."""
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .choices import (
     FALLBACK_LANGUAGE,
+    BranchCondition,
+    EnrollmentSource,
+    EnrollmentStatus,
+    ExitReason,
     Grade,
+    MessageStatus,
     ModelStatus,
     RuleKind,
     RuleOperator,
+    SequenceStatus,
+    StepKind,
     SuppressionReason,
     TemplateLanguage,
 )
@@ -163,3 +172,144 @@ class LeadScore(models.Model):
 
     def __str__(self):
         return f"{self.lead_id}: {self.score} {self.grade}"
+
+
+class Sequence(models.Model):
+    """An ordered series of steps (e-mails, waits, tasks, branches) that leads are enrolled in."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=SequenceStatus.choices,
+                              default=SequenceStatus.DRAFT, db_index=True)
+    from_name = models.CharField(_("sender name"), max_length=200, blank=True)  # blank: the company's name
+    from_email = models.EmailField(_("sender address"), max_length=254, blank=True)  # blank: DEFAULT_FROM_EMAIL
+    exit_on_reply = models.BooleanField(_("exit when the lead replies"), default=True)
+    exit_on_conversion = models.BooleanField(_("exit when the lead converts"), default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("sequence")
+
+    def __str__(self):
+        return self.name
+
+
+class SequenceStep(models.Model):
+    """One step of a sequence, at its 1-based position."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(_("position"))
+    kind = models.CharField(_("kind"), max_length=20, choices=StepKind.choices)
+    # e-mail
+    template = models.ForeignKey(EmailTemplate, verbose_name=_("template"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="steps")
+    # wait
+    wait_days = models.PositiveIntegerField(_("days"), default=0)
+    wait_hours = models.PositiveIntegerField(_("hours"), default=0)
+    # task
+    task_subject = models.CharField(_("task"), max_length=200, blank=True)
+    task_due_days = models.PositiveIntegerField(_("due in days"), default=0)
+    # branch: when the condition holds go to `if_true`, else to `if_false` (a position; None: the next step;
+    # 0: finish the sequence)
+    condition = models.CharField(_("condition"), max_length=20, choices=BranchCondition.choices, blank=True)
+    condition_value = models.IntegerField(_("value"), null=True, blank=True)  # the score for score_at_least
+    if_true = models.PositiveIntegerField(_("then go to step"), null=True, blank=True)
+    if_false = models.PositiveIntegerField(_("else go to step"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [models.UniqueConstraint(fields=["sequence", "position"], name="nurture_step_position")]
+        verbose_name = _("sequence step")
+
+    def __str__(self):
+        return f"{self.sequence_id} #{self.position} {self.kind}"
+
+
+class Enrollment(models.Model):
+    """A lead going through a sequence: where it is, when its next step is due, and how it ended."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="enrollments")
+    status = models.CharField(_("status"), max_length=20, choices=EnrollmentStatus.choices,
+                              default=EnrollmentStatus.ACTIVE)
+    exit_reason = models.CharField(_("exit reason"), max_length=20, choices=ExitReason.choices, blank=True)
+    position = models.PositiveIntegerField(_("next step"), default=1)  # the step to run next
+    next_run_at = models.DateTimeField(_("next step due"), null=True, blank=True)
+    source = models.CharField(_("enrolled"), max_length=20, choices=EnrollmentSource.choices,
+                              default=EnrollmentSource.MANUAL)
+    enrolled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    enrolled_at = models.DateTimeField(_("enrolled at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-enrolled_at", "-id"]
+        verbose_name = _("enrolment")
+        constraints = [models.UniqueConstraint(fields=["sequence", "lead"], condition=Q(status="active"),
+                                               name="nurture_one_active_enrollment")]
+        indexes = [models.Index(fields=["status", "next_run_at"]), models.Index(fields=["lead", "status"])]
+
+    def __str__(self):
+        return f"{self.lead_id} in {self.sequence_id} ({self.status})"
+
+
+class EmailMessage(models.Model):
+    """One e-mail to one lead (a sequence step's, or an automation rule's): what was sent, its delivery and
+    what the recipient did with it. `token` names it in tracking links; `message_id` matches replies."""
+
+    token = models.CharField(max_length=32, unique=True)
+    message_id = models.CharField(_("Message-ID"), max_length=250, unique=True)
+    enrollment = models.ForeignKey(Enrollment, null=True, blank=True, on_delete=models.CASCADE,
+                                   related_name="messages")
+    step = models.ForeignKey(SequenceStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages")
+    # Any other sender's key for "send once" (e.g. "rule:12:run:345"); sequence steps use (enrollment, step).
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    lead = models.ForeignKey("leads.Lead", null=True, blank=True, on_delete=models.SET_NULL, related_name="emails")
+    template = models.ForeignKey(EmailTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    language = models.CharField(_("language"), max_length=10, blank=True)
+    to_email = models.EmailField(_("to"), max_length=254)
+    from_email = models.CharField(_("from"), max_length=320)
+    subject = models.CharField(_("subject"), max_length=250)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=MessageStatus.choices,
+                              default=MessageStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    smtp_response = models.CharField(_("server response"), max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+    clicked_at = models.DateTimeField(_("first clicked at"), null=True, blank=True)
+    replied_at = models.DateTimeField(_("replied at"), null=True, blank=True)
+    bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
+    open_count = models.PositiveIntegerField(default=0)
+    click_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("e-mail message")
+        constraints = [models.UniqueConstraint(fields=["enrollment", "step"], name="nurture_message_once_per_step")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"]), models.Index(fields=["step", "status"])]
+
+    def __str__(self):
+        return f"{self.to_email}: {self.subject}"
+
+
+class SendWindow(models.Model):
+    """How many messages a sending domain has sent in one minute (the per-domain throttle)."""
+
+    domain = models.CharField(max_length=253)
+    minute = models.DateTimeField()  # the start of the minute
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["domain", "minute"], name="nurture_send_window")]
+
+    def __str__(self):
+        return f"{self.domain} {self.minute:%Y-%m-%d %H:%M}: {self.count}"
