@@ -249,6 +249,8 @@ class ImportJob(TimeStampedModel):
     updated_count = models.PositiveIntegerField(_("updated"), default=0)
     skipped_count = models.PositiveIntegerField(_("skipped as duplicate"), default=0)
     rejected_count = models.PositiveIntegerField(_("rejected"), default=0)
+    # imported rows whose address is on the suppression list (imported, never e-mailed)
+    suppressed_count = models.PositiveIntegerField(_("on the suppression list"), default=0)
     error_report = models.FileField(_("error report"), upload_to="imports/errors/%Y/%m/", max_length=300, blank=True)
     error_message = models.TextField(_("error"), blank=True)
     cancel_requested = models.BooleanField(_("cancel requested"), default=False)

@@ -12,12 +12,15 @@ class NurtureConfig(AppConfig):
     verbose_name = _("Nurture")
 
     def ready(self):
+        from l2c.core.contact_policy import register_suppression_loader
         from l2c.core.events import register_event, subscribe
 
         from .scoring.services import on_lead_event
+        from .services import suppressed_addresses
 
         register_event("nurture.unsubscribed", "An address was put on the suppression list by its owner (the "
                                                "unsubscribe link or a one-click List-Unsubscribe POST). "
                                                "Payload: email, source.")
         subscribe("lead.created", on_lead_event)  # a new lead gets its score at once when rules exist
         subscribe("lead.status_changed", on_lead_event)
+        register_suppression_loader(suppressed_addresses)  # lead imports say which rows are suppressed

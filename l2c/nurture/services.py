@@ -358,6 +358,12 @@ def suppress(*, email: str, reason: str = SuppressionReason.MANUAL, source: str 
     return suppression
 
 
+def suppressed_addresses() -> dict[str, str]:
+    """Every suppressed address with its reason in words (for lead imports, through core.contact_policy)."""
+    labels = dict(SuppressionReason.choices)
+    return {email: str(labels.get(reason, reason)) for email, reason in Suppression.objects.values_list("email", "reason")}
+
+
 @transaction.atomic
 def unsuppress(*, actor, suppression) -> None:
     """Take the address off the list (admins only): it may be e-mailed again if it has a lawful basis."""

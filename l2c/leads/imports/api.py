@@ -57,6 +57,8 @@ class ImportJobOut(Schema):
     created_count: int
     updated_count: int
     skipped_count: int
+    suppressed_count: int = Field(0, description="Imported rows whose e-mail is on the suppression list: imported, "
+                                  "never e-mailed")
     rejected_count: int
     error_message: str
     cancel_requested: bool

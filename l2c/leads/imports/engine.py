@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from l2c.core import audit
+from l2c.core.contact_policy import suppression_lookup
 from l2c.core.validation import as_id, check_owner, is_country_code
 
 from ..choices import ImportMode, LeadSource, LeadStatus, OnDuplicate
@@ -113,6 +114,8 @@ class ImportResult:
     mapping: dict[str, str] = field(default_factory=dict)
     touches: int = 0
     seconds: float = 0.0
+    # imported (created or updated) rows whose address is on the suppression list: kept off every mailing
+    suppressed: list[RowError] = field(default_factory=list)
 
 
 class _Stop(Exception):
@@ -209,6 +212,16 @@ class _Run:
         self.fixed = {"owner_id": defaults.owner_id, "campaign_id": defaults.campaign_id,
                       "source": defaults.source, "status": defaults.status}
         self.first_row = 0
+        self.suppressed_reason = suppression_lookup()
+
+    def _note_suppressed(self, row: int, values: dict) -> None:
+        """The suppression list wins over anything the file says (consent included): the lead is imported,
+        the address stays on the list and is never e-mailed; the result says which rows."""
+        reason = self.suppressed_reason(values.get("email", ""))
+        if reason:
+            self.result.suppressed.append(RowError(row, self.header_of.get("email", ""), values["email"], _(
+                "This address is on the suppression list (%(reason)s): the lead is imported but will not be "
+                "e-mailed.") % {"reason": reason}))
 
     def _duplicate_reason(self, ref: int, how: str) -> str:
         what = {"email": _("same e-mail"), "phone": _("same phone"), "name": _("similar name and company")}[how]
@@ -295,6 +308,7 @@ class _Run:
             if on_duplicate != OnDuplicate.CREATE:
                 index.add(lead_id, email_key, phone_key, person_key, block)
             result.created += 1
+            self._note_suppressed(row, values)
             if self.options.touch_new_leads:
                 self.touches.append((lead_id, row, None))
             return
@@ -305,6 +319,7 @@ class _Run:
             result.duplicates.append(RowError(row, header, values.get(column, ""), self._duplicate_reason(ref, how)))
         else:  # update: the row's non-empty values overwrite the lead's
             result.updated += 1
+            self._note_suppressed(row, values)
             if ref in self.pending:
                 self.pending[ref][1].update(values)
             else:

@@ -534,5 +534,6 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     return _finish(job_id, status=status, error_message=message, rows_total=result.rows_total,
                    rows_processed=result.rows_total if not result.cancelled else min(processed, result.rows_total),
                    created_count=result.created, updated_count=result.updated, skipped_count=result.skipped,
-                   rejected_count=result.rejected, error_report=report, **extra)
+                   rejected_count=result.rejected,
+                   suppressed_count=len(result.suppressed), error_report=report, **extra)
 

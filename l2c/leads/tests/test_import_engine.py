@@ -529,3 +529,37 @@ def test_finance_cannot_import(tmp_path, finance):
     path = write_csv(tmp_path / "f.csv", [HEADER, ROWS[0]])
     with pytest.raises(PermissionDenied):
         run_import(path, ImportOptions(), actor=finance)
+
+
+# --- the suppression list ------------------------------------------------------------------------
+
+def test_suppressed_addresses_are_imported_but_named_and_stay_suppressed(tmp_path, admin_user):
+    from l2c.nurture.models import Suppression
+    from l2c.nurture.selectors import can_email
+
+    Suppression.objects.create(email="grace@navy.example", reason="unsubscribed")
+    rows = [HEADER, *[list(row) for row in ROWS]]
+    rows[3][1] = "  Grace@Navy.example "  # another case and spaces: still the same address
+    path = write_csv(tmp_path / "leads.csv", rows)
+
+    result = imported(path, admin_user)
+
+    assert result.created == 3
+    assert [(e.row, e.column, e.value) for e in result.suppressed] == [(4, "Email", "Grace@navy.example")]
+    assert "suppression list (unsubscribed)" in result.suppressed[0].reason
+    grace = Lead.objects.get(email__iexact="grace@navy.example")
+    assert Suppression.objects.filter(email="grace@navy.example").exists()  # an import never takes it off
+    assert can_email(grace)[0] is False
+
+
+def test_updating_a_suppressed_lead_is_named_too(tmp_path, admin_user):
+    from l2c.nurture.models import Suppression
+
+    LeadFactory(email="ada@analytical.example", last_name="Lovelace", first_name="Ada")
+    Suppression.objects.create(email="ada@analytical.example", reason="bounced")
+    path = write_csv(tmp_path / "leads.csv", [HEADER, *ROWS])
+
+    result = imported(path, admin_user, on_duplicate="update")
+
+    assert (result.created, result.updated) == (2, 1)
+    assert [e.row for e in result.suppressed] == [2]

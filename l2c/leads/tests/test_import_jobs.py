@@ -188,6 +188,18 @@ def test_resniff_with_another_encoding(rep):
 
 # --- run ------------------------------------------------------------------------------------------
 
+def test_job_counts_rows_on_the_suppression_list(rep, run_on_commit, api_for):
+    from l2c.nurture.models import Suppression
+
+    Suppression.objects.create(email="carol@example.com", reason="complained")
+    job = services.import_job_create(actor=rep, uploaded_file=upload())
+    with run_on_commit():
+        services.import_job_start(job=job, actor=rep)
+    job.refresh_from_db()
+    assert (job.created_count, job.suppressed_count) == (3, 1)
+    assert api_for(rep).get(f"/api/v1/imports/{job.pk}").json()["suppressed_count"] == 1
+
+
 def test_start_runs_the_import_and_stores_the_result(rep, run_on_commit):
     job = services.import_job_create(actor=rep, uploaded_file=upload())
     # when
