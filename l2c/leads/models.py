@@ -121,6 +121,8 @@ class Lead(TimeStampedModel):
             models.Index(fields=["status", "-created_at"]),
             # a repeat web-form submission finds the open lead by e-mail whatever its letter case
             models.Index(Lower("email"), name="leads_lead_email_lower"),
+            # the lead board: each status column's hottest leads first
+            models.Index(fields=["status", "-score", "-created_at"], name="leads_lead_status_score"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,8 @@
 """Reads of leads and campaigns, always limited to what the user may see."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
@@ -83,6 +85,49 @@ def lead_status_counts(*, user) -> dict[str, int]:
     """How many visible leads are in each status (for the list's filter chips)."""
     rows = Lead.objects.restrict(user).filter(merged_into__isnull=True).order_by().values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+# --- the lead board ------------------------------------------------------------------------------------
+
+BOARD_STATUSES = (LeadStatus.NEW, LeadStatus.WORKING, LeadStatus.NURTURING, LeadStatus.QUALIFIED)
+BOARD_CARDS_PER_COLUMN = 50
+BOARD_CARD_FIELDS = ("first_name", "last_name", "company", "country", "status", "score", "created_at",
+                     "status_changed_at", "owner__first_name", "owner__last_name", "owner__email",
+                     "owner__username")
+
+
+@dataclass
+class BoardColumn:
+    status: str
+    label: str
+    count: int = 0
+    cards: list = field(default_factory=list)
+    more: int = 0
+
+
+def lead_board(*, user, filters: dict | None = None, q: str = "") -> list[BoardColumn]:
+    """The lead board: one column per open status (new, working, nurturing, qualified) with its count and its
+    hottest leads first (score, then newest). Same filters as the list (source, campaign, owner, country)
+    and what `user` may see. One count query plus one per column."""
+    base = lead_list(user=user, q=q, filters={k: v for k, v in (filters or {}).items() if k != "status"})
+    base = base.order_by()
+    labels = dict(LeadStatus.choices)
+    columns = {s: BoardColumn(status=s, label=str(labels[s])) for s in BOARD_STATUSES}
+    for row in base.filter(status__in=BOARD_STATUSES).values("status").annotate(n=Count("id")):
+        columns[row["status"]].count = row["n"]
+    for column in columns.values():
+        if not column.count:
+            continue
+        # scored leads by score, then the unscored ones newest first: two queries that each walk an index
+        # (status, -score, -created_at) / (status, -created_at), where NULLS LAST would sort the whole status
+        cards = base.filter(status=column.status).select_related(None).select_related("owner").only(*BOARD_CARD_FIELDS)
+        column.cards = list(cards.filter(score__isnull=False).order_by("-score", "-created_at", "-id")
+                            [:BOARD_CARDS_PER_COLUMN])
+        if len(column.cards) < BOARD_CARDS_PER_COLUMN:
+            column.cards += cards.filter(score__isnull=True).order_by("-created_at", "-id")[
+                :BOARD_CARDS_PER_COLUMN - len(column.cards)]
+        column.more = max(column.count - len(column.cards), 0)
+    return list(columns.values())
 
 
 def campaign_list(*, user, q: str = "", filters: dict | None = None, ordering: str | None = None) -> QuerySet:

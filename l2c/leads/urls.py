@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("l2c.leads.assignment.urls")),
     path("leads/", views.lead_list, name="lead-list"),
     path("leads/new/", views.lead_create, name="lead-create"),
+    path("leads/board/", views.lead_board, name="lead-board"),
+    path("leads/board/move/", views.lead_board_move, name="lead-board-move"),
     path("leads/export/", views.lead_export, name="lead-export"),
     path("leads/<int:pk>/", views.lead_detail, name="lead-detail"),
     path("leads/<int:pk>/edit/", views.lead_edit, name="lead-edit"),

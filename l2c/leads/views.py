@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -49,6 +50,39 @@ def lead_list(request):
     context = {"form": form, "page_obj": capped_page(request, qs, ids_first=True), "ordering": ordering, "q": q,
                "statuses": LeadStatus.choices, "current_status": filters.get("status", "")}
     return list_page(request, template="leads/lead_list.html", partial="leads/_lead_table.html", context=context)
+
+
+@login_required
+def lead_board(request):
+    """The lead board: a column per open status, hottest leads (score) first; drag a card to change its status."""
+    require_sales(request.user)
+    form, q, filters, _ordering = _lead_query(request)
+    return render(request, "leads/board.html", {
+        "form": form, "q": q, "columns": selectors.lead_board(user=request.user, filters=filters, q=q),
+        "per_column": selectors.BOARD_CARDS_PER_COLUMN,
+    })
+
+
+@login_required
+@require_POST
+def lead_board_move(request):
+    """Drag and drop on the board: change the lead's status through the same service as its page. Answers the
+    card (200) or the error in words (4xx) for the board's script; without the script, back to the board."""
+    require_sales(request.user)
+    lead = visible_or_404(selectors.lead_get, user=request.user, pk=request.POST.get("lead", ""))
+    try:
+        lead = services.lead_change_status(lead=lead, status=request.POST.get("status", ""),
+                                           reason=request.POST.get("reason", ""), actor=request.user)
+    except DomainError as exc:
+        if request.htmx:
+            return HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+        messages.error(request, exc.message)
+    else:
+        if request.htmx:
+            return render(request, "leads/_board_card.html", {"lead": selectors.lead_get(user=request.user,
+                                                                                           pk=lead.pk)})
+        messages.success(request, _("Status changed to %(status)s.") % {"status": lead.get_status_display()})
+    return redirect("leads:lead-board")
 
 
 @login_required
