@@ -359,6 +359,8 @@ def _register_routers() -> None:
     from l2c.ledger.api import router as ledger_router
     from l2c.nurture.api import router as nurture_router
     from l2c.nurture.scoring.api import router as scoring_router
+    from l2c.nurture.sequences.api import router as sequences_router
+    from l2c.nurture.sequences.inbound_api import router as inbound_email_router
     from l2c.orders.api import router as orders_router
     from l2c.pipeline.api import router as pipeline_router
     from l2c.quoting.api import router as quotes_router
@@ -392,6 +394,8 @@ def _register_routers() -> None:
     api.add_router("/", revenue_router)
     api.add_router("/", automation_router)
     api.add_router("/", nurture_router)
+    api.add_router("/", sequences_router)
+    api.add_router("/", inbound_email_router)
     api.add_router("/", scoring_router)
 
 

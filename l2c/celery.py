@@ -35,5 +35,8 @@ BEAT_SCHEDULE: dict = {
                                 "schedule": crontab(hour="3", minute="30")},
     # webhook deliveries that are due: retries, and first attempts whose task message was lost
     "automation-webhooks-due": {"task": "l2c.automation.tasks.send_due_webhooks", "schedule": 60.0},
+    # e-mail sequences: run the steps that are due, then send the e-mails that are due (throttled, retried)
+    "nurture-sequences-advance": {"task": "l2c.nurture.tasks.advance_sequences", "schedule": 60.0},
+    "nurture-emails-send-due": {"task": "l2c.nurture.tasks.send_due_emails", "schedule": 60.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

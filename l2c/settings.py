@@ -17,6 +17,7 @@ Variables (all optional for the embedded default):
   L2C_PORTAL_LINK_DAYS  validity of a quote's portal link (default 30)
   L2C_SIGNING_PKCS12, L2C_SIGNING_PASSWORD  the company's signing certificate (default: self-signed, generated once)
   L2C_WEBHOOKS_ALLOW_PRIVATE  webhooks may target private/loopback addresses (default: on under DEBUG and tests)
+  L2C_EMAIL_RATE_PER_MINUTE  nurture e-mails per sending domain and minute (default 600; 0: no limit)
 """
 
 from __future__ import annotations
@@ -333,6 +334,9 @@ L2C_SIGNING_PKCS12 = os.environ.get("L2C_SIGNING_PKCS12", "")
 L2C_PORTAL_RATE_PER_MINUTE = env_int("L2C_PORTAL_RATE_PER_MINUTE", 10)
 L2C_PORTAL_RATE_PER_HOUR = env_int("L2C_PORTAL_RATE_PER_HOUR", 60)
 L2C_RENEWAL_LEAD_DAYS = env_int("L2C_RENEWAL_LEAD_DAYS", 30)
+# Nurture e-mails (sequences): at most this many per sending domain (the From address's) and minute; more
+# wait for the next minute. 0: no limit.
+L2C_EMAIL_RATE_PER_MINUTE = env_int("L2C_EMAIL_RATE_PER_MINUTE", 600)
 # Printed on invoices under the totals (bank account, IBAN, payment reference rules).
 L2C_PAYMENT_INSTRUCTIONS = os.environ.get("L2C_PAYMENT_INSTRUCTIONS", "")
 L2C_SIGNING_PASSWORD = os.environ.get("L2C_SIGNING_PASSWORD", "")

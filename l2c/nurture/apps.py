@@ -23,4 +23,7 @@ class NurtureConfig(AppConfig):
                                                "Payload: email, source.")
         subscribe("lead.created", on_lead_event)  # a new lead gets its score at once when rules exist
         subscribe("lead.status_changed", on_lead_event)
+        from .sequences.runner import connect as connect_sequences
+
+        connect_sequences()  # nurture.task_requested; exits on unsubscribe, conversion, disqualification
         register_suppression_loader(suppressed_addresses)  # lead imports say which rows are suppressed

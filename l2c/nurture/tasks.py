@@ -26,3 +26,29 @@ def rescore_lead(lead_id: int) -> None:
     from .scoring.services import rescore_lead as score
 
     score(lead_id)
+
+
+@shared_task(name="l2c.nurture.tasks.advance_sequences")
+def advance_sequences() -> str:
+    """Every minute: run the sequence steps that are due (e-mails are queued, waits set, tasks requested)."""
+    from .sequences.runner import advance_due
+
+    return f"{advance_due()} enrolments advanced"
+
+
+@shared_task(name="l2c.nurture.tasks.send_email")
+def send_email(message_id: int) -> str:
+    """Attempt one queued e-mail now (nothing when it is not due, already claimed or already sent)."""
+    from .sequences.sending import send_message
+
+    message = send_message(message_id)
+    return f"{message_id}: {message.status if message else 'nothing to send'}"
+
+
+@shared_task(name="l2c.nurture.tasks.send_due_emails")
+def send_due_emails() -> str:
+    """Every minute: send the e-mails that are due (retries, throttled ones, lost task messages) over one SMTP
+    connection, and mark the ones whose worker died mid-attempt as unknown."""
+    from .sequences.sending import send_due
+
+    return f"{send_due()} e-mails attempted"

@@ -8,7 +8,9 @@ class PipelineConfig(AppConfig):
     verbose_name = _("Pipeline")
 
     def ready(self):
-        from l2c.core.events import register_event
+        from l2c.core.events import register_event, subscribe
+
+        from .nurture_tasks import on_task_requested
 
         register_event("opportunity.created", "An opportunity was created. Payload: opportunity_id, account_id, "
                        "owner_id, stage_id, amount, currency, actor_id.")
@@ -17,3 +19,4 @@ class PipelineConfig(AppConfig):
         register_event("opportunity.won", "An opportunity entered a won stage. Payload as opportunity.stage_changed.")
         register_event("opportunity.lost", "An opportunity entered a lost stage. Payload as "
                        "opportunity.stage_changed, plus lost_reason.")
+        subscribe("nurture.task_requested", on_task_requested)  # a sequence's "create a task" step
