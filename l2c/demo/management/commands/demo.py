@@ -58,11 +58,18 @@ class Command(BaseCommand):
             if leads and not connection.in_atomic_block:
                 contracts = ensure_demo_order_to_cash(
                     {u.username: u for u in User.objects.filter(username__in=DEMO_USERNAMES)})
+            nurture = {}
+            if leads:
+                from l2c.demo.nurture import ensure_demo_nurture
+
+                nurture = ensure_demo_nurture({u.username: u for u in User.objects.filter(username__in=DEMO_USERNAMES)})
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         summary = ", ".join(f"{count:,} {label.split('.')[-1].lower()}" for label, count in result.counts.items())
         if contracts:
             summary += f", {contracts} signed contracts with orders, invoices, payments and closed revenue months"
+        if nurture:
+            summary += ", " + ", ".join(f"{count} {label}" for label, count in nurture.items())
         self.stdout.write(self.style.SUCCESS(
             f"demo data (seed {seed}) created in {result.seconds:.1f}s: {summary}; audit: {result.audit_mode} events"))
         shown = ", ".join(u.username for u in DEMO_USERS if u.shown)
