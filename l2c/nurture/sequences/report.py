@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ..choices import EnrollmentStatus, MessageStatus, StepKind
 from ..models import EmailMessage, Enrollment, Sequence
@@ -68,10 +69,24 @@ def _step_label(step) -> str:
     if step.kind == StepKind.EMAIL:
         return step.template.name if step.template_id else step.get_kind_display()
     if step.kind == StepKind.WAIT:
-        return _("Wait %(days)d days %(hours)d hours") % {"days": step.wait_days, "hours": step.wait_hours}
+        days = ngettext("%(n)d day", "%(n)d days", step.wait_days) % {"n": step.wait_days}
+        hours = ngettext("%(n)d hour", "%(n)d hours", step.wait_hours) % {"n": step.wait_hours}
+        parts = [p for p, n in ((days, step.wait_days), (hours, step.wait_hours)) if n] or [hours]
+        return _("Wait %(time)s") % {"time": " ".join(parts)}
     if step.kind == StepKind.TASK:
         return step.task_subject
-    return step.get_condition_display() + (f" {step.condition_value}" if step.condition_value is not None else "")
+    condition = step.get_condition_display() + (f" {step.condition_value}" if step.condition_value is not None
+                                                else "")
+    return _("If the lead %(condition)s: %(then)s, else %(else)s") % {
+        "condition": condition, "then": _goto(step.if_true, step.position), "else": _goto(step.if_false, step.position)}
+
+
+def _goto(target: int | None, position: int) -> str:
+    if target is None:
+        return _("step %(n)d") % {"n": position + 1}
+    if target == 0:
+        return _("finish")
+    return _("step %(n)d") % {"n": target}
 
 
 def sequence_report(*, sequence: Sequence) -> dict:

@@ -70,15 +70,22 @@ class StepForm(forms.Form):
                              choices=[("", gettext_lazy("— (no step)")), *StepKind.choices])
     template = forms.ModelChoiceField(label=gettext_lazy("Template"), required=False,
                                       queryset=EmailTemplate.objects.order_by("name"))
-    wait_days = forms.IntegerField(label=gettext_lazy("Days"), required=False, min_value=0)
-    wait_hours = forms.IntegerField(label=gettext_lazy("Hours"), required=False, min_value=0)
-    task_subject = forms.CharField(label=gettext_lazy("Task"), required=False, max_length=services.MAX_TASK_SUBJECT)
-    task_due_days = forms.IntegerField(label=gettext_lazy("Due in days"), required=False, min_value=0)
+    wait_days = forms.IntegerField(label=gettext_lazy("Days"), required=False, min_value=0,
+                                   widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("days")}))
+    wait_hours = forms.IntegerField(label=gettext_lazy("Hours"), required=False, min_value=0,
+                                    widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("hours")}))
+    task_subject = forms.CharField(label=gettext_lazy("Task"), required=False, max_length=services.MAX_TASK_SUBJECT,
+                                   widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. Call them")}))
+    task_due_days = forms.IntegerField(label=gettext_lazy("Due in days"), required=False, min_value=0,
+                                       widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("due in days")}))
     condition = forms.ChoiceField(label=gettext_lazy("Condition"), required=False,
                                   choices=[("", "—"), *BranchCondition.choices])
-    condition_value = forms.IntegerField(label=gettext_lazy("Score"), required=False)
-    if_true = forms.IntegerField(label=gettext_lazy("Then go to step"), required=False, min_value=0)
-    if_false = forms.IntegerField(label=gettext_lazy("Else go to step"), required=False, min_value=0)
+    condition_value = forms.IntegerField(label=gettext_lazy("Score"), required=False,
+                                         widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("score")}))
+    if_true = forms.IntegerField(label=gettext_lazy("Then go to step"), required=False, min_value=0,
+                                 widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("then: step")}))
+    if_false = forms.IntegerField(label=gettext_lazy("Else go to step"), required=False, min_value=0,
+                                  widget=forms.NumberInput(attrs={"placeholder": gettext_lazy("else: step")}))
 
 
 StepFormSet = forms.formset_factory(StepForm, extra=0, max_num=services.MAX_STEPS, absolute_max=services.MAX_STEPS)
