@@ -191,6 +191,7 @@ def main() -> None:
         "rescore_model_phases_s": model_phases,
         "reference_bare_update_s": round(update_s, 2), "reference_bare_update_rows_per_s": round(args.n / update_s, 1),
         "target_s_for_1m": TARGET_S,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "projected_1m_rescore_model_s": round(model_s * 1_000_000 / args.n, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "at": dt.datetime.now().isoformat(timespec="seconds"),

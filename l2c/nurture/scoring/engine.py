@@ -92,6 +92,13 @@ class Rule:
                    value=rule.value or "", touch_kind=rule.touch_kind, cap=rule.cap,
                    half_life_days=rule.half_life_days or None, _items=items, _number=number_in(rule.value))
 
+    def match_array(self, values: list):
+        """`matches` of each value, as a numpy bool array (each distinct value tested once)."""
+        import numpy as np
+
+        found = {value: self.matches(value) for value in set(values)}
+        return np.fromiter(map(found.__getitem__, values), dtype=bool, count=len(values))
+
     def matches(self, lead_value) -> bool:
         try:
             return self._memo[lead_value]
@@ -238,7 +245,7 @@ def score_lead(lead_id: int, lead: dict, touches: dict, rules: list[Rule], model
     probability = None
     score = rule_score
     if model is not None:
-        counts = {kind: value[0] for kind, value in touches.items()}
+        counts = {kind: touches[kind][0] for kind in sorted(touches)}  # one order for every path (ties)
         probability, model_factors = model.predict(lead, counts, rule_score)
         factors += model_factors
         score = clamp_score(100.0 * probability)
@@ -340,3 +347,196 @@ def factors_json(factors: list[dict], language: str) -> str:
     """The factors as a JSON array, each with "text" in `language` (each distinct factor worded and encoded
     once per run: a batch of a million leads repeats the same few thousand)."""
     return "[" + ",".join([_factor_json(tuple(f.items()), language) for f in factors]) + "]"
+
+
+# --- a batch of leads at once (numpy) ------------------------------------------------------------------------
+# The same arithmetic as `score_lead`, column by column, in the same order of additions (so each float is the
+# same to the last bit), Python's `round` and `math.exp` for what is stored; each factor's JSON text is made
+# once per distinct factor and shared. `score_lead` stays the readable reference (tests compare the two).
+
+@dataclass
+class Touches:
+    """A batch's touches as columns: per touch kind the count of each lead, per (kind, half-life) each lead's
+    Σ 0.5^(age/half-life)."""
+
+    counts: dict
+    decayed: dict
+
+    @classmethod
+    def of_rows(cls, ids: list[int], rows: list[tuple], half_lives: list[int]) -> Touches:
+        """From (lead id, kind, count, Σ decay of each half-life…) rows; `ids` ascending; rows of leads that
+        are not in `ids` are left out."""
+        import numpy as np
+
+        n = len(ids)
+        counts: dict = {}
+        decayed: dict = {}
+        if not n or not rows:
+            return cls(counts, decayed)
+        id_array = np.asarray(ids, dtype=np.int64)
+        lead_ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        at = np.minimum(np.searchsorted(id_array, lead_ids), n - 1)
+        known = id_array[at] == lead_ids
+        by_kind: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            by_kind.setdefault(row[1], []).append(index)
+        for kind in sorted(by_kind):
+            members = [m for m in by_kind[kind] if known[m]]
+            if not members:
+                continue
+            where = at[members]
+            count = np.zeros(n, dtype=np.int64)
+            count[where] = [rows[m][2] for m in members]
+            counts[kind] = count
+            for column, half_life in enumerate(half_lives, start=3):
+                sums = np.zeros(n)
+                sums[where] = [float(rows[m][column]) for m in members]
+                decayed[(kind, half_life)] = sums
+        return cls(counts, decayed)
+
+
+@dataclass
+class Batch:
+    """Scores of a batch of leads, column by column; `factors` is each lead's JSON text."""
+
+    ids: list
+    stored: list
+    score: list
+    rule_score: list
+    fit: list
+    engagement: list
+    probability: list
+    grade: list
+    factors: list
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self) -> list[tuple]:
+        """(lead id, score, rule score, fit, engagement, probability, grade, factors JSON) per lead."""
+        return list(zip(self.ids, self.score, self.rule_score, self.fit, self.engagement, self.probability,
+                        self.grade, self.factors, strict=True))
+
+
+def _factor_text_json(factor: dict, language: str) -> str:
+    return _factor_json(tuple(factor.items()), language)
+
+
+def _engagement_columns(rule: Rule, touches: Touches):
+    """(points, given) arrays of an engagement rule: points × Σ decay within ±cap, and which leads got any."""
+    import numpy as np
+
+    count = touches.counts.get(rule.touch_kind)
+    if count is None:
+        return None, None
+    weight = touches.decayed[(rule.touch_kind, rule.half_life_days)] if rule.half_life_days else count
+    points = rule.points * weight
+    if rule.cap is not None:
+        points = np.clip(points, -rule.cap, rule.cap)
+    return points, (count > 0) & (points != 0)
+
+
+def _model_columns(model: CompiledModel, columns: dict, touches: Touches, rule_score, language: str):
+    """(weights, texts): per feature of the model (in `contributions` order) each lead's weight (0 when the
+    feature does not apply) and its factor's JSON text."""
+    import numpy as np
+
+    n = len(rule_score)
+    weights, texts = [], []
+
+    def lookup(keys: dict):  # distinct key → (weight, text) or None
+        found = {}
+        for key_of, feature_key in keys.items():
+            part = model._part(feature_key)
+            found[key_of] = (0.0, None) if part is None else (part[0], _factor_text_json(part[1], language))
+        return found
+
+    for name in MODEL_FIELDS:
+        values = columns[name]
+        found = lookup({value: ("field", name, category(value)) for value in set(values)})
+        weights.append(np.fromiter((found[v][0] for v in values), dtype=float, count=n))
+        texts.append([found[v][1] for v in values])
+    for kind in sorted(touches.counts):
+        count = touches.counts[kind]
+        distinct = np.unique(count).tolist()
+        found = lookup({c: ("touches", kind, c) for c in distinct if c})
+        found[0] = (0.0, None)
+        table_w = np.zeros(max(distinct) + 1)
+        table_t = [None] * (max(distinct) + 1)
+        for c, (w, t) in found.items():
+            table_w[c], table_t[c] = w, t
+        weights.append(table_w[count])
+        texts.append([table_t[c] for c in count.tolist()])
+    if model.rule_score:
+        found = lookup({s: ("rule_score", s) for s in range(101)})
+        table_w = np.array([found[s][0] for s in range(101)])
+        weights.append(table_w[rule_score])
+        texts.append([found[s][1] for s in rule_score.tolist()])
+    return weights, texts
+
+
+def score_batch(ids: list[int], stored: list, columns: dict[str, list], touches: Touches, rules: list[Rule],
+                model: CompiledModel | None, language: str) -> Batch:
+    """What `score_lead` gives for each lead, for a whole batch; `columns` holds each fit field's values in
+    the order of `ids` (every field a rule tests, and MODEL_FIELDS when there is a model)."""
+    import numpy as np
+
+    n = len(ids)
+    fit = np.zeros(n)
+    engagement = np.zeros(n)
+    factors: list[list[str]] = [[] for _i in range(n)]
+    for rule in rules:
+        if rule.kind == RuleKind.FIT:
+            matched = rule.match_array(columns[rule.field])
+            fit += np.where(matched, float(rule.points), 0.0)
+            if rule.points:
+                text = _factor_text_json(rule.fit_factor, language)
+                for i in np.flatnonzero(matched).tolist():
+                    factors[i].append(text)
+            continue
+        points, given = _engagement_columns(rule, touches)
+        if points is None:
+            continue
+        engagement += np.where(given, points, 0)
+        chosen = np.flatnonzero(given)
+        memo = rule._memo.setdefault(("json", language), {})
+        cap = rule.cap
+        for i, count, amount in zip(chosen.tolist(), touches.counts[rule.touch_kind][chosen].tolist(),
+                                    points[chosen].tolist(), strict=True):
+            if cap is not None and (amount >= cap or amount <= -cap):
+                amount = cap if amount > 0 else -cap  # as min()/max() give it: the int cap
+            amount = round(amount, 2)
+            key = (count, amount, type(amount))
+            text = memo.get(key)
+            if text is None:
+                text = memo[key] = _factor_text_json(
+                    {"rule": rule.id, "touch_kind": rule.touch_kind, "count": count,
+                     "decays": bool(rule.half_life_days), "points": amount}, language)
+            factors[i].append(text)
+    rule_score = np.clip(np.floor(fit + engagement + 0.5), 0, 100).astype(np.int64)
+    if model is None:
+        score = rule_score.tolist()
+        probability = [None] * n
+    else:
+        weights, texts = _model_columns(model, columns, touches, rule_score, language)
+        total = np.zeros(n)
+        for column in weights:
+            total = total + column  # in `predict`'s order of additions
+        logits = (model.intercept + total).tolist()
+        raw = [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit)))) for logit in logits]
+        score = [clamp_score(100.0 * p) for p in raw]
+        probability = [round(p, 4) for p in raw]
+        matrix = np.column_stack(weights)
+        order = np.argsort(-matrix, axis=1, kind="stable")  # like list.sort: ties keep the features' order
+        top, bottom = order[:, :3], order[:, ::-1][:, :3]
+        for picked, keep in ((top, np.take_along_axis(matrix, top, axis=1) > 0.005),
+                             (bottom, np.take_along_axis(matrix, bottom, axis=1) < -0.005)):
+            rows, places = np.nonzero(keep)
+            features = picked[rows, places].tolist()
+            for i, feature in zip(rows.tolist(), features, strict=True):
+                factors[i].append(texts[feature][i])
+    grades = [grade_for(s) for s in range(101)]
+    return Batch(ids=list(ids), stored=list(stored), score=score, rule_score=rule_score.tolist(),
+                 fit=[round(x, 2) for x in fit.tolist()], engagement=[round(x, 2) for x in engagement.tolist()],
+                 probability=probability, grade=[grades[s] for s in score],
+                 factors=["[" + ",".join(f) + "]" for f in factors])
