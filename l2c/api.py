@@ -342,6 +342,7 @@ def document_problems(schema: dict) -> dict:
 
 def _register_routers() -> None:
     from l2c.automation.api import router as automation_router
+    from l2c.automation.api_rules import router as automation_rules_router
     from l2c.banking.api import router as banking_router
     from l2c.banking.api_unmatch import router as banking_unmatch_router
     from l2c.billing.api import router as billing_router
@@ -393,6 +394,7 @@ def _register_routers() -> None:
     api.add_router("/", receivables_router)
     api.add_router("/", revenue_router)
     api.add_router("/", automation_router)
+    api.add_router("/", automation_rules_router)
     api.add_router("/", nurture_router)
     api.add_router("/", sequences_router)
     api.add_router("/", inbound_email_router)

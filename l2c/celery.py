@@ -38,5 +38,7 @@ BEAT_SCHEDULE: dict = {
     # e-mail sequences: run the steps that are due, then send the e-mails that are due (throttled, retried)
     "nurture-sequences-advance": {"task": "l2c.nurture.tasks.advance_sequences", "schedule": 60.0},
     "nurture-emails-send-due": {"task": "l2c.nurture.tasks.send_due_emails", "schedule": 60.0},
+    # time-based workflow rules ("3 days before contract end"): hourly, each rule and record once per date
+    "automation-time-rules-hourly": {"task": "l2c.automation.tasks.sweep_time_rules", "schedule": 3600.0},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -7,7 +7,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .choices import DeliveryStatus
+from .choices import DeliveryStatus, RunStatus, TriggerKind
 
 ALL_EVENTS = "*"
 
@@ -93,3 +93,77 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"{self.delivery_id} #{self.number}"
+
+
+class AutomationRule(models.Model):
+    """A workflow rule: when its trigger fires for a record that meets its conditions, run its actions."""
+
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    record_type = models.CharField(_("record type"), max_length=40)  # core.automation_registry name
+    trigger = models.CharField(_("trigger"), max_length=20, choices=TriggerKind.choices)
+    # event: {"event": name}; field_changed: {"fields": [...]}; time: {"date_field": f, "offset_days": n}
+    trigger_config = models.JSONField(_("trigger settings"), default=dict, blank=True)
+    conditions = models.JSONField(_("conditions"), default=list, blank=True)  # [{field, operator, value}], ANDed
+    actions = models.JSONField(_("actions"), default=list)  # [{type, params}], run in order
+    # The user the actions act as (the last to save the rule): their permissions bound what the rule may do
+    run_as = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["record_type", "trigger", "is_active"], name="automation_rule_trigger")]
+
+    def __str__(self):
+        return self.name
+
+
+class RuleRun(models.Model):
+    """One firing of a rule for one record: its trigger, outcome, each action's result and any error."""
+
+    rule = models.ForeignKey(AutomationRule, on_delete=models.CASCADE, related_name="runs")
+    record_type = models.CharField(max_length=40)
+    record_id = models.CharField(max_length=40)
+    record_repr = models.CharField(max_length=200, blank=True)
+    trigger = models.CharField(max_length=20, choices=TriggerKind.choices)
+    event = models.CharField(max_length=100, blank=True)  # the domain event, when one fired it
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    results = models.JSONField(encoder=DjangoJSONEncoder, default=list)  # [{action, ok, result|error}]
+    error = models.TextField(blank=True)
+    depth = models.PositiveSmallIntegerField(default=0)  # how many rule runs caused this one
+    chain = models.JSONField(default=list)  # the causing runs: [[rule_id, record_type, record_id], ...]
+    run_key = models.CharField(max_length=200, null=True, blank=True)  # time triggers: fire once per key
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["rule", "run_key"], name="automation_run_once_per_key")]
+        indexes = [models.Index(fields=["rule", "-started_at"], name="automation_run_log"),
+                   models.Index(fields=["record_type", "record_id"], name="automation_run_record")]
+
+    def __str__(self):
+        return f"{self.rule_id} on {self.record_type} {self.record_id}: {self.status}"
+
+
+class Notification(models.Model):
+    """A message for one user (from a rule's "notify a user" action), read or not."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    text = models.CharField(_("text"), max_length=500)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    rule = models.ForeignKey(AutomationRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="automation_notification_unread")]
+
+    def __str__(self):
+        return self.text[:50]

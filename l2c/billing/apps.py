@@ -26,3 +26,7 @@ class BillingConfig(AppConfig):
                        "number, invoice_id, gross_total, currency.")
         subscribe("contract.created", schedules.on_contract_created)  # the contract's billing schedule
         subscribe("order.line_fulfilled", schedules.on_line_fulfilled)  # fulfilled lines fall due
+
+        from .automation import register as register_automation
+
+        register_automation()

@@ -23,3 +23,7 @@ class ContractsConfig(AppConfig):
                        "actor_id.")
         register_event("contract.renewal_started", f"A renewal opportunity (and quote) was created for a contract. "
                        f"Payload: {contract}, renewal_opportunity_id, renewal_quote_id.")
+
+        from .automation import register as register_automation
+
+        register_automation()

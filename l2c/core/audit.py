@@ -12,6 +12,7 @@ of an unsealed one.
 """
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import hashlib
 import json
@@ -151,7 +152,47 @@ def record_many(events: list[PendingEvent], *, actor=None, actor_label: str | No
     ]
     created = AuditEvent.objects.bulk_create(rows, batch_size=2000)
     _seal_after_commit()
+    if _CHANGE_LISTENERS:
+        _notify_change_listeners(created)
     return created
+
+
+# --- change listeners (workflow automation's "field changed" trigger) ----------------------------------
+
+_CHANGE_LISTENERS: dict[str, list] = {}
+_LISTENED_ACTIONS = (Action.UPDATE, Action.TRANSITION)
+
+
+def add_change_listener(object_type: str, listener) -> None:
+    """Call `listener(object_type, object_id, changes)` after the commit of every update or transition of
+    `object_type` ("leads.lead") recorded through `record`/`record_many`. The listener decides cheaply
+    whether anything wants it (automation: is there an active "field changed" rule?).
+
+    Deliberately not called for `record_bulk` and `sealed_at_write` (billing runs, period closes, imports
+    of thousands of rows): those bulk paths stay free of per-row callbacks, so rules do not see them."""
+    listeners = _CHANGE_LISTENERS.setdefault(object_type, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def _notify_change_listeners(events: list[AuditEvent]) -> None:
+    """One after-commit callback per `record_many` call, run in the writer's context (its contextvars, as
+    domain events are: automation's loop guard relies on it); a failing listener is logged, never raised."""
+    wanted = [(event.object_type, event.object_id, event.changes) for event in events
+              if event.object_type in _CHANGE_LISTENERS and event.action in _LISTENED_ACTIONS and event.changes]
+    if not wanted:
+        return
+    context = contextvars.copy_context()
+
+    def deliver():
+        for object_type, object_id, changes in wanted:
+            for listener in _CHANGE_LISTENERS.get(object_type, []):
+                try:
+                    listener(object_type, object_id, changes)
+                except Exception:  # the audited change has committed; a listener cannot undo it
+                    log.exception("audit: change listener %r failed for %s %s", listener, object_type, object_id)
+
+    transaction.on_commit(lambda: context.run(deliver))
 
 
 def record_bulk(events: Iterable[PendingEvent], *, actor=None, actor_label: str | None = None,

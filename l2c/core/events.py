@@ -6,6 +6,7 @@ Apps declare the events they emit with `register_event` (in AppConfig.ready), se
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,4 +45,7 @@ def publish(name: str, payload: dict) -> None:
             except Exception:  # one failing subscriber must not stop the others
                 log.exception("subscriber %r failed for event %s", handler, name)
 
-    transaction.on_commit(deliver)
+    # subscribers run in the publisher's context (its contextvars, e.g. automation's causal chain), even
+    # when the commit that delivers happens later, in an outer transaction
+    context = contextvars.copy_context()
+    transaction.on_commit(lambda: context.run(deliver))

@@ -17,3 +17,7 @@ class LeadsConfig(AppConfig):
         register_event("lead.converted", "A qualified lead became an account, contact and opportunity. "
                        "Payload: lead_id, account_id, contact_id, opportunity_id, actor_id.")
         register_event("campaign.created", "A campaign was created. Payload: campaign_id, actor_id.")
+
+        from .automation import register as register_automation
+
+        register_automation()

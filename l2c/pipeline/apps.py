@@ -19,4 +19,8 @@ class PipelineConfig(AppConfig):
         register_event("opportunity.won", "An opportunity entered a won stage. Payload as opportunity.stage_changed.")
         register_event("opportunity.lost", "An opportunity entered a lost stage. Payload as "
                        "opportunity.stage_changed, plus lost_reason.")
+
+        from .automation import register as register_automation
+
+        register_automation()
         subscribe("nurture.task_requested", on_task_requested)  # a sequence's "create a task" step

@@ -23,3 +23,7 @@ class QuotingConfig(AppConfig):
         register_event("quote.accepted", f"The customer accepted and signed a quote. Payload: {QUOTE_PAYLOAD}.")
         register_event("quote.declined", f"The customer declined a quote. Payload: {QUOTE_PAYLOAD}, reason.")
         register_event("quote.expired", f"A sent or approved quote passed its validity date. Payload: {QUOTE_PAYLOAD}.")
+
+        from .automation import register as register_automation
+
+        register_automation()

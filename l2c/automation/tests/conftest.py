@@ -70,3 +70,13 @@ def endpoint_for(admin_user, receiver):
         return endpoint
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _no_cached_rules():
+    """Each test starts and ends without the engine's cached rules (rolled-back rules must not linger)."""
+    from l2c.automation import engine
+
+    engine.forget_rules()
+    yield
+    engine.forget_rules()
