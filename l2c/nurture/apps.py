@@ -27,3 +27,6 @@ class NurtureConfig(AppConfig):
 
         connect_sequences()  # nurture.task_requested; exits on unsubscribe, conversion, disqualification
         register_suppression_loader(suppressed_addresses)  # lead imports say which rows are suppressed
+        from .automation import register as register_automation
+
+        register_automation()  # workflow rules: "enrol in a sequence", the lead.score_changed event
