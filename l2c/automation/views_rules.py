@@ -140,11 +140,23 @@ def _values(form, condition_rows, action_rows) -> tuple[dict, list[str]]:
 
 def _form_page(request, rule):
     head, conditions, actions = _initial(rule) if rule else ({}, [], [])
-    form = RuleForm(request.POST or None, initial=head or None)
+    data = request.POST or None
+    adding = request.method == "POST" and ("add_condition" in request.POST or "add_action" in request.POST)
+    if adding:  # one more empty row of that kind, nothing saved
+        data = request.POST.copy()
+        prefix = "conditions" if "add_condition" in request.POST else "actions"
+        total = f"{prefix}-TOTAL_FORMS"
+        data[total] = str(int(data.get(total) or 0) + 1)
+    form = RuleForm(data, initial=head or None)
     # a bound formset gets no initial rows: a row posted unchanged would otherwise count as empty and be lost
     posted = request.method == "POST"
-    condition_rows = ConditionRows(request.POST or None, prefix="conditions", initial=None if posted else conditions)
-    action_rows = ActionRows(request.POST or None, prefix="actions", initial=None if posted else actions)
+    condition_rows = ConditionRows(data, prefix="conditions", initial=None if posted else conditions)
+    action_rows = ActionRows(data, prefix="actions", initial=None if posted else actions)
+    if adding:
+        return render(request, "automation/rule_form.html", {
+            "form": RuleForm(data, initial=head or None), "condition_rows": condition_rows,
+            "action_rows": action_rows, "rule": rule, "nav": "automation_rules",
+            "catalogue": selectors.record_type_catalogue(user=request.user)})
     if request.method == "POST" and form.is_valid() and condition_rows.is_valid() and action_rows.is_valid():
         values, problems = _values(form, condition_rows, action_rows)
         for problem in problems:

@@ -3,9 +3,11 @@ rep gets the 403 page; every user sees and reads only their own notifications.""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from l2c.automation import rule_services
 from l2c.automation.models import AutomationRule, Notification
@@ -92,3 +94,20 @@ def test_notifications_page_lists_and_marks_read_the_users_own(rep, rep2, manage
     assert client.get("/notifications/count/").content == b"<span></span>"
     assert _client(rep2).post("/notifications/read-all/").status_code == 302
     assert not Notification.objects.filter(read_at__isnull=True).exists()
+
+
+def test_add_buttons_give_one_more_empty_row_and_keep_what_was_typed(client, manager):
+    client.force_login(manager)
+    url = reverse("automation:rule-create")
+    page = client.get(url).content.decode()
+    conditions = int(re.search(r'name="conditions-TOTAL_FORMS" value="(\d+)"', page).group(1))
+    data = {"name": "Typed so far", "record_type": "lead", "trigger": "created", "is_active": "on",
+            "conditions-TOTAL_FORMS": str(conditions), "conditions-INITIAL_FORMS": "0",
+            "actions-TOTAL_FORMS": "2", "actions-INITIAL_FORMS": "0", "add_condition": "1"}
+
+    response = client.post(url, data)
+
+    body = response.content.decode()
+    assert response.status_code == 200 and "Typed so far" in body
+    assert f'name="conditions-TOTAL_FORMS" value="{conditions + 1}"' in body
+    assert not AutomationRule.objects.exists()
