@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import logging
-import time
+import uuid
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -57,25 +58,32 @@ def _enqueue(rule: AutomationRule, *, record_id, trigger: str, event: str = "", 
     tasks.run_rule.delay(rule.pk, rule.record_type, str(record_id), trigger, event, changes, current_chain(), run_key)
 
 
-# The active event-driven rules, cached per process for RULE_CACHE_SECONDS so that events and audited updates
-# cost no query when no rule wants them (imports publish thousands). Saving a rule clears this process's
-# copy at once; other processes see the change within RULE_CACHE_SECONDS.
-RULE_CACHE_SECONDS = 10.0
-_rule_cache: tuple[float, list[AutomationRule]] | None = None
+# The active event-driven rules, cached per process and re-read when the shared version stamp (in the cache
+# every process shares: the database table by default, Redis in production) changes: one cache read per event
+# instead of a query of the rules, and a rule saved through any process is seen by every other process at its
+# next event. Saving or deleting a rule bumps the stamp (after its commit).
+RULES_VERSION_KEY = "l2c:automation:rules-version"
+_rule_cache: tuple[object, list[AutomationRule]] | None = None
 
 
 def forget_rules() -> None:
+    """A rule changed: every process re-reads the rules at its next event."""
     global _rule_cache
     _rule_cache = None
+    cache.set(RULES_VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 def _active_rules() -> list[AutomationRule]:
     global _rule_cache
-    now = time.monotonic()
-    if _rule_cache is None or _rule_cache[0] < now:
+    version = cache.get(RULES_VERSION_KEY)
+    if _rule_cache is None or _rule_cache[0] != version or version is None:
         rules = list(AutomationRule.objects.filter(is_active=True).exclude(trigger=TriggerKind.TIME)
                      .only("id", "record_type", "trigger", "trigger_config"))
-        _rule_cache = (now + RULE_CACHE_SECONDS, rules)
+        if version is None:  # first use (or the cache was cleared): stamp it so the others can follow
+            version = uuid.uuid4().hex
+            cache.add(RULES_VERSION_KEY, version, timeout=None)
+            version = cache.get(RULES_VERSION_KEY)
+        _rule_cache = (version, rules)
     return _rule_cache[1]
 
 

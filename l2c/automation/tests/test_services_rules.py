@@ -192,10 +192,30 @@ def test_an_inactive_rule_does_not_run(manager, rep, lead, django_capture_on_com
     assert not RuleRun.objects.exists()
 
 
-def test_events_no_rule_wants_cost_no_query(manager, django_assert_num_queries):
+def test_events_read_the_rules_once_then_only_the_version_stamp(manager):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     _rule(manager, record_type="opportunity", trigger="created")
     engine.on_event("opportunity.stage_changed", {"opportunity_id": 1})  # loads the active rules once
-    with django_assert_num_queries(0):
+    with CaptureQueriesContext(connection) as queries:
         assert engine.on_event("lead.status_changed", {"lead_id": 5}) == 0
         assert engine.on_event("opportunity.stage_changed", {"opportunity_id": 1}) == 0
         assert engine.on_field_change("leads.lead", "5", {"industry": ["a", "b"]}) == 0
+    assert not [q for q in queries.captured_queries if "automation_automationrule" in q["sql"]]
+    assert len(queries.captured_queries) <= 3  # at most one cache read (the version stamp) per event
+
+
+def test_a_rule_saved_by_another_process_is_seen_at_the_next_event(manager, rep, django_capture_on_commit_callbacks):
+    from django.core.cache import cache
+
+    engine.on_event("lead.status_changed", {"lead_id": 5})  # this process caches "no rules"
+    rule = AutomationRule.objects.create(  # another process saved a rule: its commit bumped the shared stamp
+        name="Elsewhere", record_type="lead", trigger="status_changed", conditions=[],
+        actions=[{"type": "notify_user", "params": {"text": "{record}"}}], run_as=manager, created_by=manager)
+    cache.set(engine.RULES_VERSION_KEY, "bumped-by-another-process", timeout=None)
+    lead = lead_services.lead_create(actor=rep, last_name="Hopper")
+
+    _change_status(django_capture_on_commit_callbacks, lead, "working", rep)
+
+    assert RuleRun.objects.filter(rule=rule, record_id=str(lead.pk)).exists()
