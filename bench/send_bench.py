@@ -147,7 +147,6 @@ def main() -> None:
     from l2c.nurture.choices import MessageStatus
     from l2c.nurture.models import EmailMessage
     from l2c.nurture.sequences import runner, sending
-
     from l2c.nurture.sequences import services as sequence_services
 
     sequence_services.queue_advance = lambda: None  # the bench drives the sweeps itself: no worker, no queue

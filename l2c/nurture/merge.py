@@ -11,6 +11,7 @@ or as its default. The plain-text alternative is the text body when given, else 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -101,11 +102,19 @@ def check(source: str, *, field: str) -> list[FieldError]:
     return errors
 
 
+@functools.lru_cache(maxsize=128)
+def compiled(source: str):
+    """`source` parsed once per process: a sequence step renders one template for thousands of leads. A
+    Template keeps no state between renders (it renders into the Context), so sharing it is safe; the key is
+    the source itself, so an edited template is parsed afresh."""
+    return ENGINE.from_string(source)
+
+
 def render(source: str, context: dict, *, html: bool) -> str:
     if not source:
         return ""
     # a plain str, not SafeString: a page that shows it must escape it (the preview's srcdoc does)
-    return str.__str__(ENGINE.from_string(source).render(Context(context, autoescape=html)))
+    return str.__str__(compiled(source).render(Context(context, autoescape=html)))
 
 
 # --- the plain-text alternative ------------------------------------------------------------------------

@@ -30,7 +30,8 @@ def rescore_lead(lead_id: int) -> None:
 
 @shared_task(name="l2c.nurture.tasks.advance_sequences")
 def advance_sequences() -> str:
-    """Every minute: run the sequence steps that are due (e-mails are queued, waits set, tasks requested)."""
+    """Every minute: run the sequence steps that are due (e-mails are queued, waits set, tasks requested). When
+    it created messages it queues one `send_due_emails` sweep, not a task per message."""
     from .sequences.runner import advance_due
 
     return f"{advance_due()} enrolments advanced"
@@ -47,8 +48,10 @@ def send_email(message_id: int) -> str:
 
 @shared_task(name="l2c.nurture.tasks.send_due_emails")
 def send_due_emails() -> str:
-    """Every minute: send the e-mails that are due (retries, throttled ones, lost task messages) over one SMTP
-    connection, and mark the ones whose worker died mid-attempt as unknown."""
+    """Every minute, and right after a runner sweep created messages: send the e-mails that are due (new ones,
+    retries, throttled ones, lost task messages) in claimed batches over one SMTP connection, and mark the ones
+    whose worker died mid-attempt as unknown. Two sweeps at once (two workers) share the work: each claims
+    other rows."""
     from .sequences.sending import send_due
 
     return f"{send_due()} e-mails attempted"

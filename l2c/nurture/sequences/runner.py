@@ -2,12 +2,20 @@
 unsubscribes or bounces.
 
 `advance_due` (beat, every minute) picks the active enrolments of active sequences whose next step is due and
-runs each in its own transaction, its row locked with `select_for_update(skip_locked=True)`, so two runners
-never run the same enrolment. Steps run one after the other until one waits:
+runs them in batches of BATCH, each batch in its own transaction with its rows locked with
+`select_for_update(skip_locked=True)`, so two runners never run the same enrolment. What a batch needs is
+loaded once for it (its sequences' steps with templates and versions, the suppressed addresses among its
+leads, the nurture settings, the company profile, the messages its steps already created); its messages are
+inserted, its enrolments moved on and its completions audited in a few statements at the end. A batch that
+fails (a template gone bad) is rolled back and its enrolments run again one at a time, each in its own
+transaction, so one broken enrolment never stops the others. `advance_enrollment` is the same code with a
+batch of one. Steps run one after the other until one waits:
 
 - e-mail: the lead is checked first (address, suppression list, lawful basis, status); the message is
   rendered in the lead's language with tracking links and created once per (enrolment, step) — a second run
-  of the same step finds it and creates nothing — then queued for sending after the commit;
+  of the same step finds it and creates nothing — then sent after the commit: `advance_due` queues one
+  `send_due_emails` sweep (one task, one SMTP connection, however many messages), `advance_enrollment` one
+  `send_email` task per message;
 - wait: the next step is due after the days and hours given;
 - task: `nurture.task_requested` is published; pipeline creates the owner's task (nurture imports no stage);
 - branch: on this enrolment's messages (opened, clicked, replied) or the lead's score, to `if_true` or
@@ -110,14 +118,14 @@ def _new_token() -> str:
     return secrets.token_hex(16)  # 32 characters, the width of EmailMessage.token
 
 
-def sender_for(sequence: Sequence) -> str:
+def sender_for(sequence: Sequence, company=None) -> str:
     """The From header: the sequence's sender, else DEFAULT_FROM_EMAIL; named after the sequence's sender
-    name, else the company."""
+    name, else the company (`company`: the CompanyProfile when the caller has it loaded)."""
     from l2c.core.models import CompanyProfile
 
     default_name, default_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
     address = sequence.from_email or default_address or settings.DEFAULT_FROM_EMAIL
-    name = sequence.from_name or (default_name if not sequence.from_email else "") or CompanyProfile.get().name
+    name = sequence.from_name or (default_name if not sequence.from_email else "") or (company or CompanyProfile.get()).name
     return formataddr((name, address)) if name else address
 
 
@@ -128,27 +136,13 @@ def sending_domain(from_email: str) -> str:
 
 def message_for_step(enrollment: Enrollment, step: SequenceStep, *, now: dt.datetime) -> tuple[EmailMessage, bool]:
     """The step's message for this enrolment: created once (rendered, tracked, queued), found afterwards."""
-    from ..services import template_render
-    from .tracking import rewrite
-
-    existing = EmailMessage.objects.filter(enrollment=enrollment, step=step).first()
-    if existing is not None:
-        return existing, False
-    lead = enrollment.lead
-    rendered = template_render(template=step.template, lead=lead, owner=lead.owner)
-    token = _new_token()
-    from_email = sender_for(enrollment.sequence)
-    try:
-        with transaction.atomic():  # a savepoint: a concurrent creation of the same step loses cleanly
-            message = EmailMessage.objects.create(
-                token=token, message_id=f"<{token}@{sending_domain(from_email)}>", enrollment=enrollment,
-                step=step, lead=lead, template=step.template, language=rendered.language, to_email=lead.email.strip(),
-                from_email=from_email, subject=rendered.subject, html=rewrite(rendered.html, token),
-                text=rendered.text, status=MessageStatus.QUEUED,
-                next_attempt_at=min(now, timezone.now()))  # due at once, also when `now` is simulated
-    except IntegrityError:
-        return EmailMessage.objects.get(enrollment=enrollment, step=step), False
-    return message, True
+    batch = _Batch([enrollment], now)
+    message, created = batch.message_for(enrollment, step)
+    if created:
+        batch.insert_messages()
+        if message.pk is None:  # another runner created it meanwhile
+            return batch.existing[(enrollment.pk, step.pk)], False
+    return message, created
 
 
 def _email_exit_reason(lead) -> tuple[str, str] | None:
@@ -167,6 +161,27 @@ def _email_exit_reason(lead) -> tuple[str, str] | None:
         invalid = "valid e-mail address" in why
         return (ExitReason.NO_EMAIL if invalid else ExitReason.NO_LAWFUL_BASIS), why
     return None
+
+
+def may_email(lead, *, suppressed: set[str], legitimate_interest: bool) -> bool:
+    """The fast yes of `_email_exit_reason` for a batch: True only when that would say None, judged on the
+    batch's suppressed addresses (lower-cased) and nurture settings, without a query. False means "ask
+    `_email_exit_reason`", which gives the reason and its sentence (and the last word)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    from ..services import normalise_email
+
+    email = normalise_email(lead.email)
+    if not email or email in suppressed:
+        return False
+    if not (lead.consent_basis == "consent" and lead.consent_at) and not legitimate_interest:
+        return False
+    try:
+        validate_email(email)
+    except ValidationError:
+        return False
+    return True
 
 
 def _conversion_exit(enrollment: Enrollment) -> str | None:
@@ -198,6 +213,150 @@ def branch_holds(enrollment: Enrollment, step: SequenceStep) -> bool:
     return False
 
 
+# --- a batch of enrolments -----------------------------------------------------------------------------------
+
+BATCH = 200  # enrolments per transaction: big enough to share the loads, small enough to hold locks briefly
+
+
+class _Batch:
+    """What the claimed enrolments of one transaction share, loaded once, and the writes they collect (new
+    messages, moved and completed enrolments) until `flush`."""
+
+    def __init__(self, enrollments: list[Enrollment], now: dt.datetime):
+        from django.db.models import Prefetch
+
+        from l2c.core.models import CompanyProfile
+
+        from ..models import EmailTemplateVersion, NurtureSettings
+        from ..selectors import suppressed_among
+
+        self.now = now
+        self.company = CompanyProfile.get()
+        self.legitimate_interest = NurtureSettings.get().legitimate_interest_allowed
+        self.suppressed = suppressed_among(e.lead.email for e in enrollments)  # one query
+        self.steps: dict[int, list[SequenceStep]] = {}
+        for step in (SequenceStep.objects.filter(sequence_id__in={e.sequence_id for e in enrollments})
+                     .select_related("template")
+                     .prefetch_related(Prefetch("template__versions", EmailTemplateVersion.objects.order_by("id")))
+                     .order_by("sequence_id", "position")):
+            self.steps.setdefault(step.sequence_id, []).append(step)
+        self.existing: dict[tuple[int, int], EmailMessage] = {
+            (m.enrollment_id, m.step_id): m
+            for m in EmailMessage.objects.filter(enrollment_id__in=[e.pk for e in enrollments], step__isnull=False)}
+        self.senders: dict[int, tuple[str, str]] = {}
+        self.pending: list[EmailMessage] = []
+        self.created: list[int] = []
+        self.moved: list[Enrollment] = []
+        self.completed: list[Enrollment] = []
+
+    def steps_of(self, sequence_id: int) -> list[SequenceStep]:
+        return self.steps.get(sequence_id, [])
+
+    def refusal(self, lead) -> tuple[str, str] | None:
+        if may_email(lead, suppressed=self.suppressed, legitimate_interest=self.legitimate_interest):
+            return None
+        return _email_exit_reason(lead)
+
+    def _sender(self, sequence: Sequence) -> tuple[str, str]:
+        if sequence.pk not in self.senders:
+            from_email = sender_for(sequence, self.company)
+            self.senders[sequence.pk] = (from_email, sending_domain(from_email))
+        return self.senders[sequence.pk]
+
+    def message_for(self, enrollment: Enrollment, step: SequenceStep) -> tuple[EmailMessage, bool]:
+        """The step's message for the enrolment: found, or rendered and kept to insert at `flush`."""
+        from .. import merge
+        from ..services import merge_context, recipient_language
+        from .tracking import rewrite
+
+        key = (enrollment.pk, step.pk)
+        if key in self.existing:
+            return self.existing[key], False
+        lead = enrollment.lead
+        template = step.template
+        version = template.version(recipient_language(lead=lead))
+        if version is None:
+            from django.utils.translation import gettext as _
+
+            from l2c.core.errors import NotFound
+
+            raise NotFound(_("The template %(name)s has no version to render.") % {"name": template.name})
+        rendered = merge.render_all(subject=version.subject, html=version.html, text=version.text,
+                                    context=merge_context(lead=lead, owner=lead.owner, company=self.company),
+                                    language=version.language)
+        token = _new_token()
+        from_email, domain = self._sender(enrollment.sequence)
+        message = EmailMessage(
+            token=token, message_id=f"<{token}@{domain}>", enrollment=enrollment, step=step, lead=lead,
+            template=template, language=rendered.language, to_email=lead.email.strip(), from_email=from_email,
+            subject=rendered.subject, html=rewrite(rendered.html, token), text=rendered.text,
+            status=MessageStatus.QUEUED, next_attempt_at=min(self.now, timezone.now()))  # due at once
+        self.existing[key] = message
+        self.pending.append(message)
+        return message, True
+
+    def insert_messages(self) -> None:
+        """Insert the pending messages; one another runner created meanwhile (not possible while the
+        enrolment is locked, but cheap to survive) is found instead, as a single creation would. Any other
+        error comes back from the one-by-one inserts."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        from l2c.core.bulk import allocate_ids, insert_objects
+
+        try:
+            with transaction.atomic():  # a savepoint: the batch survives a conflict
+                for message, pk in zip(pending, allocate_ids(EmailMessage, len(pending)), strict=True):
+                    message.pk = pk
+                insert_objects(pending)  # COPY on PostgreSQL: no per-value preparation as bulk_create does
+        except Exception:  # noqa: BLE001 - COPY raises the driver's error, not Django's IntegrityError
+            for message in pending:
+                message.pk = None
+                try:
+                    with transaction.atomic():
+                        message.save(force_insert=True)
+                except IntegrityError:
+                    message.pk = None
+                    self.existing[(message.enrollment_id, message.step_id)] = EmailMessage.objects.get(
+                        enrollment_id=message.enrollment_id, step_id=message.step_id)
+                    continue
+                self.created.append(message.pk)
+            return
+        self.created.extend(message.pk for message in pending)
+
+    def flush(self) -> None:
+        """The batch's writes: messages inserted, enrolments moved on, completions saved and audited."""
+        from l2c.core.bulk import update_columns
+
+        self.insert_messages()
+        if self.moved:
+            update_columns(Enrollment, ["position", "next_run_at"],
+                           [(e.pk, e.position, e.next_run_at) for e in self.moved])
+        if self.completed:
+            update_columns(Enrollment, ["status", "exit_reason", "finished_at", "next_run_at", "position"],
+                           [(e.pk, e.status, e.exit_reason, e.finished_at, e.next_run_at, e.position)
+                            for e in self.completed])
+            audit.record_many([audit.PendingEvent(
+                action=audit.Action.TRANSITION, object_type=audit.object_type_of(Enrollment), object_id=str(e.pk),
+                object_repr=str(e)[:200], changes={"status": [EnrollmentStatus.ACTIVE, e.status]})
+                for e in self.completed], actor=None, actor_label=ACTOR_LABEL)
+        self.moved, self.completed = [], []
+
+    def complete(self, enrollment: Enrollment) -> None:
+        """`enrollment_complete`, written at `flush` with the others."""
+        enrollment.status = EnrollmentStatus.COMPLETED
+        enrollment.exit_reason = ""
+        enrollment.finished_at = self.now
+        enrollment.next_run_at = None
+        self.completed.append(enrollment)
+
+    def exit(self, enrollment: Enrollment, *, reason: str, detail: str = "") -> None:
+        """`enrollment_exit` now (rare): the batch's messages are inserted first, so the exit marks this
+        enrolment's ones not sent, as it would have one at a time."""
+        self.insert_messages()
+        enrollment_exit(enrollment, reason=reason, now=self.now, detail=detail)
+
+
 # --- running ------------------------------------------------------------------------------------------------
 
 def _step_at_or_after(steps: list[SequenceStep], position: int) -> SequenceStep | None:
@@ -207,62 +366,69 @@ def _step_at_or_after(steps: list[SequenceStep], position: int) -> SequenceStep 
     return None
 
 
-def _claim(enrollment_id: int, now: dt.datetime) -> Enrollment | None:
-    return (Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("sequence", "lead", "lead__owner")
-            .filter(pk=enrollment_id, status=EnrollmentStatus.ACTIVE, next_run_at__lte=now,
-                    sequence__status__in=RUNNABLE_SEQUENCES)
-            .first())
+def _claim(enrollment_ids: list[int], now: dt.datetime) -> list[Enrollment]:
+    """Lock the enrolments of `enrollment_ids` that are still due (skipping those another runner holds), in
+    due order."""
+    return list(Enrollment.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("sequence", "lead", "lead__owner")
+                .filter(pk__in=enrollment_ids, status=EnrollmentStatus.ACTIVE, next_run_at__lte=now,
+                        sequence__status__in=RUNNABLE_SEQUENCES)
+                .order_by("next_run_at", "id"))
+
+
+def _advance_batch(enrollment_ids: list[int], now: dt.datetime) -> tuple[list[Enrollment], list[int]]:
+    """Run the due steps of these enrolments in one transaction: (the enrolments advanced, the ids of the
+    messages created)."""
+    with transaction.atomic():
+        enrollments = _claim(enrollment_ids, now)
+        if not enrollments:
+            return [], []
+        batch = _Batch(enrollments, now)
+        for enrollment in enrollments:
+            _run_steps(enrollment, now, batch)
+        batch.flush()
+    return enrollments, batch.created
 
 
 def advance_enrollment(enrollment_id: int, *, now: dt.datetime | None = None, send: bool = True) -> Enrollment | None:
     """Run the enrolment's due steps until one waits or it ends. None when it is not due, not active, its
     sequence is paused or draft, or another runner holds it. `send`: queue each new message's send task
     after the commit (False: the `send_due_emails` sweep sends them, over one SMTP connection)."""
-    now = now or timezone.now()
-    queued: list[int] = []
-    with transaction.atomic():
-        enrollment = _claim(enrollment_id, now)
-        if enrollment is None:
-            return None
-        _run_steps(enrollment, now, queued)
-        if queued and send:
-            _enqueue(queued)
-    return enrollment
+    enrollments, created = _advance_batch([enrollment_id], now or timezone.now())
+    if created and send:
+        _enqueue(created)
+    return enrollments[0] if enrollments else None
 
 
-def _run_steps(enrollment: Enrollment, now: dt.datetime, queued: list[int]) -> None:
-    """The steps of a claimed enrolment, in its transaction; the ids of the messages it created go to
-    `queued`."""
+def _run_steps(enrollment: Enrollment, now: dt.datetime, batch: _Batch) -> None:
+    """The steps of a claimed enrolment, in its batch's transaction; its writes are collected by `batch`."""
     sequence = enrollment.sequence
     if sequence.status == SequenceStatus.ARCHIVED:
-        enrollment_exit(enrollment, reason=ExitReason.ARCHIVED, now=now)
+        batch.exit(enrollment, reason=ExitReason.ARCHIVED)
         return
     reason = _conversion_exit(enrollment)
     if reason:
-        enrollment_exit(enrollment, reason=reason, now=now)
+        batch.exit(enrollment, reason=reason)
         return
-    steps = list(SequenceStep.objects.filter(sequence=sequence).select_related("template").order_by("position"))
+    steps = batch.steps_of(sequence.pk)
     # a branch may jump back; without a wait between, that would loop: stop after each step ran twice
     budget = 2 * len(steps) + 1
     while budget > 0:
         budget -= 1
         step = _step_at_or_after(steps, enrollment.position)
         if step is None:
-            enrollment_complete(enrollment, now=now)
+            batch.complete(enrollment)
             return
         enrollment.position = step.position
         if step.kind == StepKind.EMAIL:
-            refused = _email_exit_reason(enrollment.lead)
+            refused = batch.refusal(enrollment.lead)
             if refused:
-                enrollment_exit(enrollment, reason=refused[0], now=now, detail=refused[1])
+                batch.exit(enrollment, reason=refused[0], detail=refused[1])
                 return
             if step.template_id is None:
                 log.warning("sequence step %s has no template: skipped", step.pk)
             else:
-                message, created = message_for_step(enrollment, step, now=now)
-                if created:
-                    queued.append(message.pk)
+                batch.message_for(enrollment, step)
             enrollment.position = step.position + 1
         elif step.kind == StepKind.WAIT:
             enrollment.position = step.position + 1
@@ -279,7 +445,7 @@ def _run_steps(enrollment: Enrollment, now: dt.datetime, queued: list[int]) -> N
         elif step.kind == StepKind.BRANCH:
             target = step.if_true if branch_holds(enrollment, step) else step.if_false
             if target == 0:
-                enrollment_complete(enrollment, now=now)
+                batch.complete(enrollment)
                 return
             enrollment.position = step.position + 1 if target is None else target
         else:
@@ -288,13 +454,19 @@ def _run_steps(enrollment: Enrollment, now: dt.datetime, queued: list[int]) -> N
     else:
         log.warning("enrolment %s: steps loop without a wait; paused for an hour", enrollment.pk)
         enrollment.next_run_at = now + dt.timedelta(hours=1)
-    enrollment.save(update_fields=["position", "next_run_at"])
+    batch.moved.append(enrollment)
 
 
 def _enqueue(message_ids: list[int]) -> None:
     from .. import tasks
 
     transaction.on_commit(lambda: [tasks.send_email.delay(pk) for pk in message_ids])
+
+
+def _enqueue_sweep() -> None:
+    from .. import tasks
+
+    transaction.on_commit(tasks.send_due_emails.delay)
 
 
 def due_ids(now: dt.datetime, limit: int) -> list[int]:
@@ -304,17 +476,31 @@ def due_ids(now: dt.datetime, limit: int) -> list[int]:
 
 
 def advance_due(now: dt.datetime | None = None, limit: int = 1000, *, send: bool = True) -> int:
-    """Advance every enrolment that is due (up to `limit`); the number advanced."""
+    """Advance every enrolment that is due (up to `limit`), BATCH at a time; the number advanced. `send`:
+    when messages were created, queue one `send_due_emails` sweep after the commit (not a task per message:
+    10,000 messages are one task over one SMTP connection, and the sweep's claim keeps them at most once)."""
     now = now or timezone.now()
-    advanced = 0
-    for pk in due_ids(now, limit):
+    advanced = created = 0
+    ids = due_ids(now, limit)
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
         try:
-            if advance_enrollment(pk, now=now, send=send) is not None:
-                advanced += 1
-        except Exception:  # one broken enrolment (a template gone bad) must not stop the others
-            log.exception("enrolment %s could not advance", pk)
+            enrollments, messages = _advance_batch(chunk, now)
+            advanced += len(enrollments)
+            created += len(messages)
+            continue
+        except Exception:  # noqa: BLE001 - rolled back whole; one at a time below names the broken one
+            log.info("a batch of %s enrolments failed; running them one at a time", len(chunk), exc_info=True)
+        for pk in chunk:
+            try:
+                enrollments, messages = _advance_batch([pk], now)
+                advanced += len(enrollments)
+                created += len(messages)
+            except Exception:  # one broken enrolment (a template gone bad) must not stop the others
+                log.exception("enrolment %s could not advance", pk)
+    if created and send:
+        _enqueue_sweep()
     return advanced
-
 
 # --- exits from domain events -------------------------------------------------------------------------------
 

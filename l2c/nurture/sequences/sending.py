@@ -17,17 +17,34 @@ the message is left for a person to review. A crash before the claim commits lea
 so it is sent (once) by the next sweep.
 
 The throttle: SendWindow holds a count per (domain, minute). A claim increments it only while it is under
-L2C_EMAIL_RATE_PER_MINUTE (one conditional UPDATE, atomic on every database); when the minute is full the
-message stays queued until the next minute.
+L2C_EMAIL_RATE_PER_MINUTE: the window row is locked (PostgreSQL; SQLite's IMMEDIATE transaction holds the
+whole database), the free slots counted and taken in one UPDATE, so the count never passes the limit however
+many sweeps run; when the minute is full the message stays queued until the next minute.
+
+Batches: the sweep claims CLAIM_BATCH messages at a time in one transaction (one locking SELECT with
+`skip_locked`, the suppression list read once for the batch, one window lock and UPDATE per sending domain,
+one UPDATE to `sending`), commits, sends them one after the other over its open connection, then records the
+outcomes together (one UPDATE for the sent ones and their touches inserted in one statement; bounces,
+deferrals and failures one by one, as before). So a crash (the process killed, the machine gone) leaves at
+most CLAIM_BATCH (100) messages `sending`, which become `unknown` after the lease, never re-sent: those the
+server accepted before the crash and those not attempted yet alike, since nothing tells them apart. An error
+short of a crash (an exception in the sweep) is not a crash: the messages of the batch not handed to SMTP yet
+go back to `queued` with their attempt uncounted, and are sent by a later sweep. Two sweeps never claim the
+same message (the row lock, then the status). `send_message` (the per-message task) runs the same code with a
+batch of one.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import smtplib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
+from django.core.mail.message import sanitize_address
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -45,7 +62,10 @@ RETRY_DELAYS = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(m
 DEFAULT_RATE_PER_MINUTE = 600
 OPEN = (MessageStatus.QUEUED, MessageStatus.DEFERRED)
 
-__all__ = ["send_message", "send_due", "expire_leases", "rate_per_minute", "LEASE", "RETRY_DELAYS"]
+CLAIM_BATCH = 100  # messages claimed per transaction: at most this many are left `unknown` by a crash
+BUILD_AHEAD = 8  # messages whose bytes a helper thread builds ahead of the SMTP conversation
+
+__all__ = ["send_message", "send_due", "expire_leases", "rate_per_minute", "LEASE", "RETRY_DELAYS", "CLAIM_BATCH"]
 
 
 def rate_per_minute() -> int:
@@ -56,16 +76,45 @@ def _minute(now: dt.datetime) -> dt.datetime:
     return now.replace(second=0, microsecond=0)
 
 
+def _take_slots(domain: str, minute: dt.datetime, wanted: int, limit: int) -> int:
+    """Count up to `wanted` sends for the domain in this minute, as many as the minute has room for; the
+    number counted (inside the claim's transaction, the window row locked until it commits)."""
+    window = SendWindow.objects.select_for_update().filter(domain=domain, minute=minute).first()
+    if window is None:  # created just before, in this transaction; cannot be gone
+        return 0
+    granted = max(0, min(wanted, limit - window.count))
+    if granted:
+        SendWindow.objects.filter(pk=window.pk).update(count=F("count") + granted)
+    return granted
+
+
+def _throttle(messages: list[EmailMessage], now: dt.datetime) -> list[EmailMessage]:
+    """The messages (in order) that fit in their sending domain's minute; each domain's first ones win."""
+    limit = rate_per_minute()
+    if limit <= 0:
+        return messages
+    minute = _minute(now)
+    by_domain: dict[str, list[EmailMessage]] = {}
+    for message in messages:
+        by_domain.setdefault(sending_domain(message.from_email), []).append(message)
+    domains = sorted(by_domain)  # one order for every sweep: two never wait on each other's windows crosswise
+    SendWindow.objects.bulk_create([SendWindow(domain=d, minute=minute, count=0) for d in domains],
+                                   ignore_conflicts=True)
+    granted: set[int] = set()
+    for domain in domains:
+        group = by_domain[domain]
+        granted.update(m.pk for m in group[:_take_slots(domain, minute, len(group), limit)])
+    return [m for m in messages if m.pk in granted]
+
+
 def _take_slot(domain: str, now: dt.datetime) -> bool:
-    """Count one send for the domain in this minute if the minute is not full (inside the claim's
-    transaction; on PostgreSQL the window row stays locked until it commits)."""
+    """Count one send for the domain in this minute if the minute is not full."""
     limit = rate_per_minute()
     if limit <= 0:
         return True
     minute = _minute(now)
     SendWindow.objects.bulk_create([SendWindow(domain=domain, minute=minute, count=0)], ignore_conflicts=True)
-    return bool(SendWindow.objects.filter(domain=domain, minute=minute, count__lt=limit)
-                .update(count=F("count") + 1))
+    return _take_slots(domain, minute, 1, limit) == 1
 
 
 def _touch(message: EmailMessage, kind: str, now: dt.datetime, data: dict | None = None) -> None:
@@ -85,37 +134,58 @@ def _exit_enrollment(message: EmailMessage, reason: str, now: dt.datetime, detai
         enrollment_exit(enrollment, reason=reason, now=now, detail=detail)
 
 
-def _skip_reason(message: EmailMessage) -> tuple[str | None, str] | None:
-    """Why a claimed message must not be sent after all: (the enrolment's exit reason or None, why)."""
+def _skip_reason(message: EmailMessage, suppressed: set[str] | None = None,
+                 legitimate_interest: bool = False) -> tuple[str | None, str] | None:
+    """Why a claimed message must not be sent after all: (the enrolment's exit reason or None, why).
+    `suppressed`: the batch's suppressed addresses (lower-cased), read just now, for the quick yes; anything
+    but a yes is decided by the full check."""
+    from .runner import may_email
+
     if message.enrollment_id is not None and message.enrollment.status == "exited":
         return None, f"enrolment exited ({message.enrollment.exit_reason})"
     lead = message.lead
     if lead is not None:
+        if suppressed is not None and may_email(lead, suppressed=suppressed, legitimate_interest=legitimate_interest):
+            return None
         refused = _email_exit_reason(lead)
         if refused:
             return refused
     else:
         from ..selectors import suppression_for
+        from ..services import normalise_email
 
+        if suppressed is not None and normalise_email(message.to_email) not in suppressed:
+            return None
         suppression = suppression_for(message.to_email)
         if suppression is not None:
             return ExitReason.SUPPRESSED, f"suppressed ({suppression.reason})"
     return None
 
 
-def _claim(message_id: int, now: dt.datetime) -> EmailMessage | None:
-    """Lock a due message and claim it for one attempt (committed before any SMTP); None when it is not due,
-    already claimed or done, not to be sent after all (skipped), or its domain's minute is full."""
+def _claim_batch(message_ids: list[int], now: dt.datetime) -> list[EmailMessage]:
+    """Lock the due messages among `message_ids` and claim them for one attempt each, in one transaction
+    committed before any SMTP; the claimed ones, in the order of `message_ids`. Not claimed: those not due,
+    already claimed or done, not to be sent after all (skipped), or whose domain's minute is full."""
+    from ..models import NurtureSettings
+    from ..selectors import suppressed_among
+
     with transaction.atomic():
-        message = (EmailMessage.objects.select_for_update(skip_locked=True, of=("self",))
-                   .select_related("lead", "enrollment")
-                   .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk=message_id,
-                           status__in=OPEN)
-                   .first())
-        if message is None:
-            return None
-        skip = _skip_reason(message)
-        if skip is not None:
+        found = list(EmailMessage.objects.select_for_update(skip_locked=True, of=("self",))
+                     .select_related("lead", "enrollment")
+                     .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), pk__in=message_ids,
+                             status__in=OPEN))
+        if not found:
+            return []
+        order = {pk: index for index, pk in enumerate(message_ids)}
+        found.sort(key=lambda m: order[m.pk])
+        suppressed = suppressed_among([m.to_email for m in found] + [m.lead.email for m in found if m.lead])
+        legitimate_interest = NurtureSettings.get().legitimate_interest_allowed
+        sendable = []
+        for message in found:
+            skip = _skip_reason(message, suppressed, legitimate_interest)
+            if skip is None:
+                sendable.append(message)
+                continue
             reason, why = skip
             message.status = MessageStatus.SKIPPED
             message.next_attempt_at = None
@@ -123,16 +193,34 @@ def _claim(message_id: int, now: dt.datetime) -> EmailMessage | None:
             message.save(update_fields=["status", "next_attempt_at", "last_error"])
             if reason:
                 _exit_enrollment(message, reason, now, detail=why)
-            return None
-        if not _take_slot(sending_domain(message.from_email), now):
-            message.next_attempt_at = _minute(now) + dt.timedelta(minutes=1)
-            message.save(update_fields=["next_attempt_at"])
-            return None
-        message.status = MessageStatus.SENDING
-        message.attempts += 1
-        message.next_attempt_at = now + LEASE
-        message.save(update_fields=["status", "attempts", "next_attempt_at"])
-    return message
+        claimed = _throttle(sendable, now)
+        claimed_ids = {m.pk for m in claimed}
+        waiting = [m for m in sendable if m.pk not in claimed_ids]
+        if waiting:
+            next_minute = _minute(now) + dt.timedelta(minutes=1)
+            EmailMessage.objects.filter(pk__in=[m.pk for m in waiting]).update(next_attempt_at=next_minute)
+        if claimed:
+            lease = now + LEASE
+            EmailMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
+                status=MessageStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=lease)
+            for message in claimed:
+                message.status, message.attempts, message.next_attempt_at = (MessageStatus.SENDING,
+                                                                             message.attempts + 1, lease)
+    return claimed
+
+
+def _claim(message_id: int, now: dt.datetime) -> EmailMessage | None:
+    """`_claim_batch` of one message: the message claimed, or None."""
+    claimed = _claim_batch([message_id], now)
+    return claimed[0] if claimed else None
+
+
+def _release(messages: list[EmailMessage]) -> None:
+    """Claimed messages never handed to SMTP (the sweep stopped on an error): queued again, the attempt
+    uncounted, so a later sweep sends them."""
+    if messages:
+        EmailMessage.objects.filter(pk__in=[m.pk for m in messages], status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED, attempts=F("attempts") - 1, next_attempt_at=timezone.now())
 
 
 def build(message: EmailMessage, connection=None) -> EmailMultiAlternatives:
@@ -147,11 +235,44 @@ def build(message: EmailMessage, connection=None) -> EmailMultiAlternatives:
     return mail
 
 
-def _smtp(message: EmailMessage, connection) -> tuple[str, str, str]:
+def _prepare(message: EmailMessage) -> tuple[str, list[str], bytes]:
+    """The envelope and bytes Django's SMTP backend would write for the message (as its `_send` does), built
+    ahead of the SMTP conversation."""
+    mail = build(message)
+    encoding = mail.encoding or settings.DEFAULT_CHARSET
+    return (sanitize_address(mail.from_email, encoding), [sanitize_address(a, encoding) for a in mail.recipients()],
+            mail.message().as_bytes(linesep="\r\n"))
+
+
+def _built_ahead(builder: ThreadPoolExecutor, messages: list[EmailMessage]):
+    """`_prepare` of each message in order, built by `builder` BUILD_AHEAD messages ahead of the caller: a
+    short lead, so the helper holds the GIL only while the sender waits for the server, not in one long
+    burst that would make every reply wait for the interpreter's switch interval."""
+    pending = iter(messages)
+    futures = deque(builder.submit(_prepare, m) for m in [next(pending) for _ in range(min(BUILD_AHEAD, len(messages)))])
+    while futures:
+        future = futures.popleft()
+        following = next(pending, None)
+        if following is not None:
+            futures.append(builder.submit(_prepare, following))
+        yield future.result()
+
+
+def _write(prepared: tuple[str, list[str], bytes], connection: SMTPBackend) -> None:
+    if connection.connection is None:
+        connection.open()
+    connection.connection.sendmail(*prepared)
+
+
+def _smtp(message: EmailMessage, connection, prepared: tuple[str, list[str], bytes] | None = None
+          ) -> tuple[str, str, str]:
     """Hand the message to the SMTP server once: (outcome, response, error); outcome sent, bounced, deferred
-    or failed."""
+    or failed. `prepared`: its envelope and bytes from `_prepare`, for Django's SMTP backend."""
     try:
-        build(message, connection).send(fail_silently=False)
+        if prepared is not None:
+            _write(prepared, connection)
+        else:
+            build(message, connection).send(fail_silently=False)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()), (0, b""))
         response = f"{code} {_text(text)}"
@@ -171,7 +292,7 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _record(message: EmailMessage, outcome: str, response: str, error: str, attempted_at: dt.datetime) -> EmailMessage:
+def _record_one(message: EmailMessage, outcome: str, response: str, error: str, attempted_at: dt.datetime) -> EmailMessage:
     now = timezone.now()
     with transaction.atomic():
         message = EmailMessage.objects.select_for_update(of=("self",)).select_related("lead", "enrollment").get(pk=message.pk)
@@ -207,15 +328,95 @@ def _record(message: EmailMessage, outcome: str, response: str, error: str, atte
     return message
 
 
+def _sent_touches(messages: list[EmailMessage], now: dt.datetime) -> None:
+    """An `email_sent` touch on each message's lead, inserted in one statement (as touch_record would)."""
+    from l2c.core.bulk import insert_rows
+    from l2c.leads.models import Touch
+
+    fields = [f for f in Touch._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    rows = []
+    for message in messages:
+        if message.lead_id is None:
+            continue
+        values = {**defaults, "lead_id": message.lead_id, "kind": "email_sent", "occurred_at": now,
+                  "data": {"message": message.token, "subject": message.subject}}
+        rows.append([values[f.attname] for f in fields])
+    if rows:
+        insert_rows(Touch, [f.attname for f in fields], rows)
+
+
+def _record(results: list[tuple[EmailMessage, str, str, str]], attempted_at: dt.datetime) -> list[EmailMessage]:
+    """Write the outcomes of `(message, outcome, response, error)`: the sent ones in one UPDATE with their
+    touches, the others one by one; the messages as written."""
+    now = timezone.now()
+    sent = [message for message, outcome, _response, _error in results if outcome == "sent"]
+    recorded = {}
+    with transaction.atomic():
+        if sent:
+            EmailMessage.objects.filter(pk__in=[m.pk for m in sent]).update(
+                status=MessageStatus.SENT, sent_at=now, next_attempt_at=None, smtp_response="", last_error="")
+            _sent_touches(sent, now)
+            for message in sent:
+                message.status, message.sent_at, message.next_attempt_at = MessageStatus.SENT, now, None
+                message.smtp_response = message.last_error = ""
+                recorded[message.pk] = message
+        for message, outcome, response, error in results:
+            if outcome != "sent":
+                recorded[message.pk] = _record_one(message, outcome, response, error, attempted_at)
+    return [recorded[message.pk] for message, *_rest in results]
+
+
+def _send_batch(messages: list[EmailMessage], connection, now: dt.datetime) -> list[EmailMessage]:
+    """Hand claimed messages to the SMTP server one after the other over `connection` (reopened after an
+    error broke it), then record the outcomes; the messages as recorded.
+
+    Over Django's SMTP backend each message's MIME bytes are built by a helper thread while this one waits for
+    the server's replies to the one before (the GIL is free during the wait): building costs about half a
+    millisecond a message, as much as a round trip to a local server, so overlapping them saves part of it.
+    The thread touches no database and no connection; the SMTP conversation stays in this thread, one
+    message after the other."""
+    results: list[tuple[EmailMessage, str, str, str]] = []
+    handed: set[int] = set()
+    builder = None
+    if isinstance(connection, SMTPBackend):
+        if len(messages) > 1:
+            builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l2c-mail-build")
+            prepared = _built_ahead(builder, messages)
+        else:
+            prepared = (_prepare(m) for m in messages)
+    else:
+        prepared = iter([None] * len(messages))
+    try:
+        for message in messages:
+            try:
+                if connection.connection is None:
+                    connection.open()
+            except (smtplib.SMTPException, OSError):
+                pass  # the attempt below records the connection error and defers the message
+            handed.add(message.pk)  # from here on it may reach the server: never handed out again
+            outcome, response, error = _smtp(message, connection, next(prepared))
+            results.append((message, outcome, response, error))
+            if outcome != "sent":
+                _reset(connection)  # after a refused or failed send its state is unknown
+    finally:
+        if builder is not None:
+            builder.shutdown(wait=True, cancel_futures=True)
+        try:
+            recorded = _record(results, attempted_at=now)
+        finally:
+            _release([m for m in messages if m.pk not in handed])
+    return recorded
+
+
 def send_message(message_id: int, *, connection=None, now: dt.datetime | None = None) -> EmailMessage | None:
     """Attempt the message once if it is due; None when there was nothing to send (not due, claimed by
     another worker, already done, throttled, or skipped). `connection`: an open SMTP connection to reuse."""
     now = now or timezone.now()
-    message = _claim(message_id, now)
-    if message is None:
+    claimed = _claim_batch([message_id], now)
+    if not claimed:
         return None
-    outcome, response, error = _smtp(message, connection or get_connection(fail_silently=False))
-    return _record(message, outcome, response, error, attempted_at=now)
+    return _send_batch(claimed, connection or get_connection(fail_silently=False), now)[0]
 
 
 def expire_leases(now: dt.datetime | None = None) -> int:
@@ -234,8 +435,8 @@ def due_ids(now: dt.datetime, limit: int) -> list[int]:
 
 
 def send_due(now: dt.datetime | None = None, limit: int = 10_000) -> int:
-    """The sweep: expire dead leases, then attempt every due message over one SMTP connection (reopened
-    after an error breaks it); the number of attempts made."""
+    """The sweep: expire dead leases, then attempt every due message, CLAIM_BATCH at a time, over one SMTP
+    connection (reopened after an error breaks it); the number of attempts made."""
     now = now or timezone.now()
     expire_leases(now)
     ids = due_ids(now, limit)
@@ -244,18 +445,10 @@ def send_due(now: dt.datetime | None = None, limit: int = 10_000) -> int:
     attempted = 0
     connection = get_connection(fail_silently=False)
     try:
-        for pk in ids:
-            try:
-                if connection.connection is None:
-                    connection.open()
-            except (smtplib.SMTPException, OSError):
-                pass  # the attempt below records the connection error and defers the message
-            result = send_message(pk, connection=connection, now=now)
-            if result is None:
-                continue
-            attempted += 1
-            if result.status != MessageStatus.SENT:
-                _reset(connection)
+        for start in range(0, len(ids), CLAIM_BATCH):
+            claimed = _claim_batch(ids[start:start + CLAIM_BATCH], now)
+            if claimed:
+                attempted += len(_send_batch(claimed, connection, now))
     finally:
         _reset(connection)
     return attempted
