@@ -284,14 +284,14 @@ def run_rule(*, rule_id: int, record_type: str, record_id, trigger: str, event: 
     token = _CHAIN.set((*chain, me))
     try:
         with transaction.atomic():
-            for item in rule.actions:
+            for index, item in enumerate(rule.actions):
                 action = registry.action(item.get("type"))
                 if action is None:
                     results.append({"action": item.get("type"), "ok": False,
                                     "error": _("This action is no longer offered.")})
                     raise _ActionFailed
                 context = registry.ActionContext(record=instance, record_type=rt, params=dict(item.get("params") or {}),
-                                                 rule=rule, actor=rule.run_as)
+                                                 rule=rule, actor=rule.run_as, run=run, index=index)
                 try:
                     with transaction.atomic():
                         text = action.handler(context)

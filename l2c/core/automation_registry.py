@@ -182,6 +182,8 @@ class ActionContext:
     params: dict
     rule: object
     actor: object
+    run: object = None  # the RuleRun: with `index`, a key for "do this once per run and action"
+    index: int = 0  # the action's place in the rule
 
 
 @dataclass

@@ -134,6 +134,33 @@ def sending_domain(from_email: str) -> str:
     return address.rpartition("@")[2].lower() or "localhost"
 
 
+def build_message(lead, template, *, from_email: str, domain: str, company, now: dt.datetime,
+                  **links) -> EmailMessage:
+    """An unsaved, queued message of `template` for `lead`: rendered in the lead's language with the merge
+    fields, links signed for click tracking and the open pixel; `links`: enrollment and step, or
+    idempotency_key. NotFound when the template has no version to render."""
+    from .. import merge
+    from ..services import merge_context, recipient_language
+    from .tracking import rewrite
+
+    version = template.version(recipient_language(lead=lead))
+    if version is None:
+        from django.utils.translation import gettext as _
+
+        from l2c.core.errors import NotFound
+
+        raise NotFound(_("The template %(name)s has no version to render.") % {"name": template.name})
+    rendered = merge.render_all(subject=version.subject, html=version.html, text=version.text,
+                                context=merge_context(lead=lead, owner=lead.owner, company=company),
+                                language=version.language)
+    token = _new_token()
+    return EmailMessage(
+        token=token, message_id=f"<{token}@{domain}>", lead=lead, template=template, language=rendered.language,
+        to_email=lead.email.strip(), from_email=from_email, subject=rendered.subject,
+        html=rewrite(rendered.html, token), text=rendered.text, status=MessageStatus.QUEUED,
+        next_attempt_at=min(now, timezone.now()), **links)  # due at once
+
+
 def message_for_step(enrollment: Enrollment, step: SequenceStep, *, now: dt.datetime) -> tuple[EmailMessage, bool]:
     """The step's message for this enrolment: created once (rendered, tracked, queued), found afterwards."""
     batch = _Batch([enrollment], now)
@@ -265,32 +292,13 @@ class _Batch:
 
     def message_for(self, enrollment: Enrollment, step: SequenceStep) -> tuple[EmailMessage, bool]:
         """The step's message for the enrolment: found, or rendered and kept to insert at `flush`."""
-        from .. import merge
-        from ..services import merge_context, recipient_language
-        from .tracking import rewrite
 
         key = (enrollment.pk, step.pk)
         if key in self.existing:
             return self.existing[key], False
-        lead = enrollment.lead
-        template = step.template
-        version = template.version(recipient_language(lead=lead))
-        if version is None:
-            from django.utils.translation import gettext as _
-
-            from l2c.core.errors import NotFound
-
-            raise NotFound(_("The template %(name)s has no version to render.") % {"name": template.name})
-        rendered = merge.render_all(subject=version.subject, html=version.html, text=version.text,
-                                    context=merge_context(lead=lead, owner=lead.owner, company=self.company),
-                                    language=version.language)
-        token = _new_token()
         from_email, domain = self._sender(enrollment.sequence)
-        message = EmailMessage(
-            token=token, message_id=f"<{token}@{domain}>", enrollment=enrollment, step=step, lead=lead,
-            template=template, language=rendered.language, to_email=lead.email.strip(), from_email=from_email,
-            subject=rendered.subject, html=rewrite(rendered.html, token), text=rendered.text,
-            status=MessageStatus.QUEUED, next_attempt_at=min(self.now, timezone.now()))  # due at once
+        message = build_message(enrollment.lead, step.template, from_email=from_email, domain=domain,
+                                company=self.company, now=self.now, enrollment=enrollment, step=step)
         self.existing[key] = message
         self.pending.append(message)
         return message, True

@@ -3,6 +3,7 @@ same checks) as a user's enrolment."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from l2c.automation import rule_services
 from l2c.automation.models import RuleRun
@@ -54,3 +55,62 @@ def test_the_action_is_offered_for_leads_only(admin_user, api_for):
     offered = {rt["name"]: {a["name"] for a in rt["actions"]} for rt in catalogue}
     assert "enroll_in_sequence" in offered["lead"]
     assert "enroll_in_sequence" not in offered["opportunity"]
+
+
+# --- send an e-mail ---------------------------------------------------------------------------------------------
+
+def _send_rule(actor, template_id):
+    return rule_services.rule_create(actor=actor, **{
+        "name": "Welcome qualified leads", "record_type": "lead", "trigger": "status_changed",
+        "conditions": [{"field": "status", "operator": "equals", "value": "qualified"}],
+        "actions": [{"type": "send_email", "params": {"template_id": template_id}}]})
+
+
+def test_a_rule_sends_one_tracked_e_mail_through_smtp(manager, rep, smtp_sink, email_template, lead_for,
+                                                       django_capture_on_commit_callbacks):
+    from l2c.nurture.models import EmailMessage
+
+    rule = _send_rule(manager, email_template().pk)
+    lead = lead_for(first_name="Ada")
+
+    with django_capture_on_commit_callbacks(execute=True):  # also runs what the run's own commits queue
+        lead_services.lead_change_status(lead=lead, status="qualified", actor=rep)
+
+    message = EmailMessage.objects.get()
+    assert (message.status, message.enrollment_id, message.lead_id) == ("sent", None, lead.pk)
+    assert message.idempotency_key.startswith(f"rule-run:{RuleRun.objects.get(rule=rule).pk}:0:")
+    received = smtp_sink.to(lead.email)
+    assert len(received) == 1 and received[0]["Subject"] == "Hi Ada"
+    assert "List-Unsubscribe" in received[0] and f"/t/o/{message.token}.gif" in message.html
+
+
+def test_send_action_is_once_per_run_and_says_why_when_the_lead_may_not_be_e_mailed(manager, email_template,
+                                                                                    lead_for):
+    from l2c.automation.models import AutomationRule
+    from l2c.core import automation_registry as registry
+    from l2c.nurture.automation import send_email
+    from l2c.nurture.models import EmailMessage, Suppression
+
+    template = email_template()
+    rule = AutomationRule.objects.create(name="r", record_type="lead", trigger="created", run_as=manager)
+    run = RuleRun.objects.create(rule=rule, record_type="lead", record_id="1", started_at=timezone.now())
+    lead, suppressed = lead_for(), lead_for()
+    Suppression.objects.create(email=suppressed.email, reason="unsubscribed")
+
+    def context(record):
+        return registry.ActionContext(record=record, record_type=registry.record_type("lead"),
+                                      params={"template_id": template.pk}, rule=rule, actor=manager, run=run)
+
+    first, second = send_email(context(lead)), send_email(context(lead))
+    refused = send_email(context(suppressed))
+
+    assert first.startswith("e-mail queued to") and second.startswith("already queued")
+    assert EmailMessage.objects.filter(lead=lead).count() == 1
+    assert refused.startswith("not sent:") and "suppression list" in refused
+    assert not EmailMessage.objects.filter(lead=suppressed).exists()
+
+
+def test_the_template_is_checked_when_the_rule_is_saved(manager):
+    with pytest.raises(ValidationFailed) as caught:
+        _send_rule(manager, 424242)
+    assert caught.value.errors[0].field == "actions[0].params.template_id"
