@@ -16,6 +16,10 @@ engagement with half-lives and caps). Then, timed:
   reference: UPDATE     one bare `UPDATE leads_lead SET score = <expression>` of every lead: the floor of
                         writing one column of N rows
 
+Each re-score's phases (`read_and_compute`, `write`) are summed over its id ranges; on PostgreSQL the writes
+run on writer threads while the next range is computed, so the phases add up to more than the wall time.
+`lead_table` (PostgreSQL): the lead table's fillfactor, heap size and how many of its row updates were HOT.
+
 Target (issue 7): a full re-score of 1,000,000 leads under 60 s. Prints the figures and appends a JSON line to
 bench/results.jsonl (not with --no-record).
 """
@@ -127,12 +131,31 @@ def reference_update() -> float:
     return time.perf_counter() - started
 
 
+def lead_table_stats() -> dict:
+    """PostgreSQL: the lead table's fillfactor, heap size and how many of its row updates were HOT (no index
+    entries written), e.g. {"fillfactor": 50, "heap_mb": 402, "updates": 3000000, "hot_updates": 2999120}."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        time.sleep(1.5)  # the statistics reach the shared view on the next flush of this session's counters
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT c.reloptions, pg_relation_size(c.oid), s.n_tup_upd, s.n_tup_hot_upd "
+                       "FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.relname = 'leads_lead'")
+        options, size, updates, hot = cursor.fetchone()
+    fillfactor = next((int(o.split("=")[1]) for o in options or [] if o.startswith("fillfactor=")), 100)
+    return {"fillfactor": fillfactor, "heap_mb": round(size / 2**20), "updates": updates, "hot_updates": hot}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/results.jsonl")
     args = parser.parse_args()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     setup(fresh_database(args.db, PG_URL, "l2c-scoring-bench-"))
     from django.db import connection
 
@@ -191,7 +214,9 @@ def main() -> None:
         "rescore_model_phases_s": model_phases,
         "reference_bare_update_s": round(update_s, 2), "reference_bare_update_rows_per_s": round(args.n / update_s, 1),
         "target_s_for_1m": TARGET_S,
+        "load_average_at_start": load_at_start,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "lead_table": lead_table_stats(),
         "projected_1m_rescore_model_s": round(model_s * 1_000_000 / args.n, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "at": dt.datetime.now().isoformat(timespec="seconds"),

@@ -118,8 +118,9 @@ def lead_board(*, user, filters: dict | None = None, q: str = "") -> list[BoardC
     for column in columns.values():
         if not column.count:
             continue
-        # scored leads by score, then the unscored ones newest first: two queries that each walk an index
-        # (status, -score, -created_at) / (status, -created_at), where NULLS LAST would sort the whole status
+        # scored leads by score, then the unscored ones newest first (NULLS LAST in one query would sort the
+        # whole status twice). No index holds `score`, so that re-scoring a million leads stays HOT updates
+        # (docs/benchmarks.md, lead scoring): the scored query is a top-50 sort of the status's rows.
         cards = base.filter(status=column.status).select_related(None).select_related("owner").only(*BOARD_CARD_FIELDS)
         column.cards = list(cards.filter(score__isnull=False).order_by("-score", "-created_at", "-id")
                             [:BOARD_CARDS_PER_COLUMN])
