@@ -55,3 +55,11 @@ def send_due_emails() -> str:
     from .sequences.sending import send_due
 
     return f"{send_due()} e-mails attempted"
+
+
+@shared_task
+def publish_score_changes(changes: list) -> int:
+    """Publish `lead.score_changed` for [[lead id, previous score, new score], …] (queued by a re-score)."""
+    from .scoring.services import publish_score_changes as publish
+
+    return publish(changes)
