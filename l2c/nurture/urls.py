@@ -32,6 +32,8 @@ urlpatterns += [  # e-mail sequences
     path("nurture/sequences/<int:pk>/enrollments/", sequence_views.enrollment_list, name="sequence-enrollments"),
     path("nurture/sequences/<int:pk>/enrollments/<int:enrollment_pk>/unenroll/",
          sequence_views.enrollment_unenroll, name="enrollment-unenroll"),
+    path("nurture/sequences/<int:pk>/enrollments/<int:enrollment_pk>/replied/",
+         sequence_views.enrollment_replied, name="enrollment-replied"),
     path("nurture/sequences/<int:pk>/enroll/", sequence_views.sequence_enroll, name="sequence-enroll"),
     path("nurture/sequences/<int:pk>/<str:action>/", sequence_views.sequence_action, name="sequence-action"),
     path("nurture/sequences/enroll-lead/<int:lead_pk>/", sequence_views.lead_enroll, name="lead-enroll"),

@@ -5,7 +5,7 @@ Sequences themselves are shared: every sales user sees all of them (see services
 """
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
@@ -13,7 +13,7 @@ from l2c.core.errors import NotFound, ValidationFailed
 from l2c.core.validation import as_id
 
 from ..choices import EnrollmentStatus, SequenceStatus
-from ..models import Enrollment, Sequence, SequenceStep
+from ..models import EmailMessage, Enrollment, Sequence, SequenceStep
 from .services import _visible_leads, require_view
 
 
@@ -70,7 +70,9 @@ def enrollment_list(*, user, sequence, status: str = "") -> QuerySet[Enrollment]
 def lead_enrollments(*, user, lead) -> list[Enrollment]:
     """A lead's enrollments (the caller has already checked the lead is visible), newest first."""
     require_view(user)
-    return list(Enrollment.objects.filter(lead=lead).select_related("sequence").order_by("-enrolled_at", "-id"))
+    sent = EmailMessage.objects.filter(enrollment=OuterRef("pk"), sent_at__isnull=False)
+    return list(Enrollment.objects.filter(lead=lead).select_related("sequence").annotate(has_sent=Exists(sent))
+                .order_by("-enrolled_at", "-id"))
 
 
 def enrollable_sequences(*, user) -> QuerySet[Sequence]:

@@ -382,3 +382,26 @@ def enrollment_unenroll(request, pk: int, enrollment_pk: int):
     if request.POST.get("back") == "lead":
         return _back_to_lead(enrollment.lead_id)
     return redirect("nurture:sequence-enrollments", pk=sequence.pk)
+
+
+@login_required
+@require_POST
+def enrollment_replied(request, pk: int, enrollment_pk: int):
+    """"They replied" on the lead's page: the latest e-mail the enrolment sent is marked replied (the reply came
+    by phone, or to a mailbox that is not piped to the inbound-e-mail API); the sequence exits when it says so."""
+    from ..models import EmailMessage
+    from .inbound import mark_replied
+
+    _require_view(request.user)
+    sequence = _get_or_404(selectors.sequence_get, user=request.user, pk=pk)
+    message = (EmailMessage.objects.filter(enrollment_id=enrollment_pk, enrollment__sequence=sequence,
+                                           sent_at__isnull=False).order_by("-sent_at", "-id").first())
+    if message is None:
+        raise Http404(_("This enrolment has sent no e-mail yet."))
+    try:
+        message = mark_replied(message=message, actor=request.user)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    messages.success(request, _("Marked as a reply to “%(subject)s”.") % {"subject": message.subject})
+    return _back_to_lead(message.lead_id)
+

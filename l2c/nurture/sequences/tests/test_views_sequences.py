@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from l2c.nurture.models import Enrollment, Sequence
 from l2c.nurture.sequences import services
@@ -162,3 +163,29 @@ def test_a_rep_cannot_enrol_another_reps_lead_from_its_page(rep, rep2, active_se
 def test_sequence_page_shows_the_report(manager, active_sequence):
     page = _client(manager).get(f"/nurture/sequences/{active_sequence.pk}/").content.decode()
     assert "report-table" in page and "Welcome" in page and "Waiting here" in page
+
+
+def test_they_replied_marks_the_last_sent_e_mail_and_exits_the_enrolment(client, rep, active_sequence, make_lead):
+    from django.utils import timezone
+
+    from l2c.nurture.models import EmailMessage, Enrollment
+
+    lead = make_lead()
+    enrollment = Enrollment.objects.create(sequence=active_sequence, lead=lead, position=2,
+                                           next_run_at=timezone.now())
+    step = active_sequence.steps.get(position=1)
+    sent = EmailMessage.objects.create(token="t" * 32, message_id="<t@example.com>", enrollment=enrollment, step=step,
+                                       lead=lead, to_email=lead.email, from_email="a@example.com", subject="Hi",
+                                       status="sent", sent_at=timezone.now())
+    client.force_login(rep)
+    page = client.get(reverse("leads:lead-detail", args=[lead.pk])).content.decode()
+    assert "They replied" in page
+
+    response = client.post(reverse("nurture:enrollment-replied", args=[active_sequence.pk, enrollment.pk]))
+
+    assert response.status_code == 302
+    sent.refresh_from_db()
+    enrollment.refresh_from_db()
+    assert sent.replied_at is not None
+    assert (enrollment.status, enrollment.exit_reason) == ("exited", "replied")
+    assert lead.touches.filter(kind="email_reply").count() == 1
