@@ -341,6 +341,9 @@ def document_problems(schema: dict) -> dict:
 
 
 def _register_routers() -> None:
+    from l2c.analytics.api import router as analytics_reports_router
+    from l2c.analytics.api_forecast import router as analytics_forecast_router
+    from l2c.analytics.api_performance import router as analytics_performance_router
     from l2c.automation.api import router as automation_router
     from l2c.automation.api_rules import router as automation_rules_router
     from l2c.banking.api import router as banking_router
@@ -399,6 +402,9 @@ def _register_routers() -> None:
     api.add_router("/", sequences_router)
     api.add_router("/", inbound_email_router)
     api.add_router("/", scoring_router)
+    api.add_router("/", analytics_reports_router)
+    api.add_router("/", analytics_performance_router)
+    api.add_router("/", analytics_forecast_router)
 
 
 _register_routers()

@@ -40,5 +40,8 @@ BEAT_SCHEDULE: dict = {
     "nurture-emails-send-due": {"task": "l2c.nurture.tasks.send_due_emails", "schedule": 60.0},
     # time-based workflow rules ("3 days before contract end"): hourly, each rule and record once per date
     "automation-time-rules-hourly": {"task": "l2c.automation.tasks.sweep_time_rules", "schedule": 3600.0},
+    # the forecast as it stands, kept weekly to measure forecast accuracy against what closed
+    "analytics-forecast-snapshot-weekly": {"task": "l2c.analytics.tasks.take_weekly_forecast_snapshot",
+                                           "schedule": crontab(day_of_week="mon", hour="6", minute="0")},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

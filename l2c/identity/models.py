@@ -87,3 +87,36 @@ class ApiToken(models.Model):
         from django.utils import timezone
 
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class Quota(TimeStampedModel):
+    """A sales target: the amount one rep or one team should win between two dates (both inclusive)."""
+
+    user = models.ForeignKey(User, verbose_name=_("rep"), null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="quotas")
+    team = models.ForeignKey(Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.CASCADE,
+                             related_name="quotas")
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end"))
+    amount = models.DecimalField(_("amount"), max_digits=20, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-period_start", "id"]
+        verbose_name = _("quota")
+        verbose_name_plural = _("quotas")
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False, team__isnull=True)
+                           | models.Q(user__isnull=True, team__isnull=False)),
+                name="quota_user_xor_team"),
+            models.CheckConstraint(condition=models.Q(period_end__gte=models.F("period_start")),
+                                   name="quota_period_in_order"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="quota_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["user", "period_start"]), models.Index(fields=["team", "period_start"])]
+
+    def __str__(self) -> str:
+        who = self.user or self.team
+        return f"{who} {self.period_start:%Y-%m-%d}–{self.period_end:%Y-%m-%d}: {self.amount} {self.currency}"

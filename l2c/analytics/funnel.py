@@ -1,0 +1,304 @@
+"""The lead-to-cash funnel, and the report parameters the funnel, cycle-time and attribution reports share.
+
+How a lead is traced down the flow (the real links, all from the lead):
+
+    lead        leads.Lead created in [date_from, date_to] (merged-away leads excluded)
+    qualified   the lead's status is qualified or converted, or it has `converted_at`, or its audit trail
+                (core.AuditEvent, object_type "leads.lead") holds a change of `status` to "qualified" (a
+                lead qualified once and moved back to working or disqualified still counts)
+    opportunity pipeline.Opportunity.lead = the lead
+    quote sent  quoting.Quote.opportunity = one of those opportunities, with `sent_at` set (a new version
+                clears it on the copy; the superseded version keeps it)
+    won         one of those opportunities stands in a won stage (Stage.is_won; it then has closed_at)
+    invoiced    billing.Invoice.contract → contracts.Contract.opportunity = one of those opportunities, and
+                the invoice is posted (not a draft, not void)
+    paid        such an invoice is fully paid (status paid)
+
+Each step counts the leads that reached it *or a later one*, so the funnel never widens: a deal won without
+a quote through the system still counts as "quote sent", a converted lead as qualified. Conversion rates
+are the share of the previous step and of the top (leads), in percent with one decimal.
+
+Visibility: the leads are `Lead.objects.restrict(user)`, and every later record must be visible to the user
+too (`restrict(user)` of Opportunity, Quote and Invoice). Finance sees no leads: the reports are for sales.
+Every count is one grouped query in the database (EXISTS per step), never a loop over leads.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from l2c.core.errors import FieldError, ValidationFailed
+from l2c.core.validation import as_id
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 366 * 20
+# report dimension → Lead field it groups by
+DIMENSIONS = {
+    "source": "source",
+    "campaign": "campaign_id",
+    "owner": "owner_id",
+    "team": "owner__team_id",
+    "country": "country",
+}
+DIMENSION_LABELS = {
+    "source": gettext_lazy("Source"), "campaign": gettext_lazy("Campaign"), "owner": gettext_lazy("Owner"),
+    "team": gettext_lazy("Team"), "country": gettext_lazy("Country"),
+}
+STEPS = ("leads", "qualified", "opportunity", "quote_sent", "won", "invoiced", "paid")
+STEP_LABELS = {
+    "leads": gettext_lazy("Leads"), "qualified": gettext_lazy("Qualified"),
+    "opportunity": gettext_lazy("Opportunity"), "quote_sent": gettext_lazy("Quote sent"),
+    "won": gettext_lazy("Won"), "invoiced": gettext_lazy("Invoiced"), "paid": gettext_lazy("Paid"),
+}
+HUNDRED = Decimal(100)
+ONE_PLACE = Decimal("0.1")
+
+
+def require_reports_user(user) -> None:
+    """The lead-based reports are for sales roles (admin, manager, rep); finance sees no leads."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise PermissionDenied(_("Log in to see reports."))
+    if not getattr(user, "is_sales", False):
+        raise PermissionDenied(_("The funnel, cycle-time and attribution reports are for sales users."))
+
+
+# --- parameters -------------------------------------------------------------------------------------
+
+@dataclass
+class ReportParams:
+    """What a report is asked for: the lead creation range, dimension filters and a `by` dimension."""
+
+    date_from: dt.date
+    date_to: dt.date
+    by: str | None = None
+    filters: dict = field(default_factory=dict)  # dimension → value (ids as int)
+
+    def as_query(self) -> dict:
+        query = {"date_from": self.date_from.isoformat(), "date_to": self.date_to.isoformat()}
+        if self.by:
+            query["by"] = self.by
+        query.update({k: v for k, v in self.filters.items()})
+        return query
+
+
+def _parse_date(value, name: str, errors: list) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        errors.append(FieldError(name, _("Enter a date as YYYY-MM-DD (got %(value)r).") % {"value": value},
+                                 "invalid"))
+        return None
+
+
+def parse_params(data, *, by_choices=tuple(DIMENSIONS), today: dt.date | None = None) -> ReportParams:
+    """Report parameters from a query dict (`date_from`, `date_to`, `by`, and one filter per dimension);
+    every bad one is a field error naming it. Default range: the last 90 days up to today."""
+    errors: list[FieldError] = []
+    get = data.get
+    today = today or timezone.localdate()
+    date_to = _parse_date(get("date_to"), "date_to", errors)
+    date_from = _parse_date(get("date_from"), "date_from", errors)
+    if not errors:
+        date_to = date_to or today
+        date_from = date_from or (date_to - dt.timedelta(days=DEFAULT_DAYS))
+        if date_from > date_to:
+            errors.append(FieldError("date_from", _("The first day must not be after the last."), "invalid"))
+        elif (date_to - date_from).days > MAX_DAYS:
+            errors.append(FieldError("date_from", _("At most 20 years per report."), "invalid"))
+    by = (get("by") or "").strip() or None
+    if by is not None and by not in by_choices:
+        errors.append(FieldError("by", _("Unknown dimension %(value)r; choose one of %(allowed)s.")
+                                 % {"value": by, "allowed": ", ".join(by_choices)}, "invalid_choice"))
+    filters: dict = {}
+    for name in DIMENSIONS:
+        value = get(name)
+        if value in (None, ""):
+            continue
+        value = str(value).strip()
+        if name in ("campaign", "owner", "team"):
+            number = as_id(value)
+            if number is None:
+                errors.append(FieldError(name, _("Give a numeric id."), "invalid"))
+                continue
+            filters[name] = number
+        elif name == "country":
+            if len(value) != 2 or not value.isalpha():
+                errors.append(FieldError(name, _("Give a two-letter country code."), "invalid"))
+                continue
+            filters[name] = value.upper()
+        else:
+            from l2c.leads.choices import LeadSource
+
+            if value not in LeadSource.values:
+                errors.append(FieldError(name, _("Unknown source %(value)r.") % {"value": value}, "invalid_choice"))
+                continue
+            filters[name] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return ReportParams(date_from=date_from, date_to=date_to, by=by, filters=filters)
+
+
+def day_bounds(params: ReportParams) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the range as aware datetimes in the current time zone."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(params.date_from, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(params.date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return start, end
+
+
+def lead_cohort(*, user, params: ReportParams):
+    """The leads the user may see, created in the range, narrowed by the dimension filters."""
+    from l2c.leads.models import Lead
+
+    start, end = day_bounds(params)
+    qs = Lead.objects.restrict(user).filter(created_at__gte=start, created_at__lt=end, merged_into__isnull=True)
+    for name, value in params.filters.items():
+        qs = qs.filter(**{DIMENSIONS[name]: value})
+    return qs
+
+
+def dimension_labels(by: str, keys) -> dict:
+    """{key: label} for the values of a dimension (names of campaigns, people, teams; source labels)."""
+    keys = [k for k in keys if k not in (None, "")]
+    if by == "campaign":
+        from l2c.leads.models import Campaign
+
+        return dict(Campaign.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "owner":
+        from django.contrib.auth import get_user_model
+
+        return {u.pk: str(u.get_full_name() or u.username) for u in get_user_model().objects.filter(pk__in=keys)}
+    if by == "team":
+        from l2c.identity.models import Team
+
+        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "source":
+        from l2c.leads.choices import LeadSource
+
+        return {k: str(LeadSource(k).label) for k in keys if k in LeadSource.values}
+    return {k: k for k in keys}
+
+
+def no_value_label(by: str) -> str:
+    return {"campaign": _("No campaign"), "owner": _("Unassigned"), "team": _("No team"),
+            "country": _("No country")}.get(by, _("None"))
+
+
+def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * HUNDRED / Decimal(whole)).quantize(ONE_PLACE, rounding=ROUND_HALF_UP)
+
+
+# --- the funnel -------------------------------------------------------------------------------------
+
+def _step_flags(user) -> list[tuple[str, Exists | Q]]:
+    """(step, condition on a lead) from the bottom of the funnel to the top."""
+    from l2c.billing.models import Invoice, InvoiceStatus
+    from l2c.core.models import AuditEvent
+    from l2c.leads.choices import LeadStatus
+    from l2c.pipeline.models import Opportunity
+    from l2c.quoting.models import Quote
+
+    opportunities = Opportunity.objects.restrict(user).filter(lead=OuterRef("pk"))
+    invoices = Invoice.objects.restrict(user).filter(contract__opportunity__lead=OuterRef("pk")) \
+        .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
+    # the Exists subqueries are filtered again by visibility of the opportunity the chain goes through
+    visible_opps = Opportunity.objects.restrict(user).values("pk")
+    qualified_in_trail = AuditEvent.objects.filter(
+        object_type="leads.lead", object_id=Cast(OuterRef("pk"), CharField()), changes__status__1="qualified")
+    return [
+        ("paid", Exists(invoices.filter(status=InvoiceStatus.PAID, contract__opportunity__in=visible_opps))),
+        ("invoiced", Exists(invoices.filter(contract__opportunity__in=visible_opps))),
+        ("won", Exists(opportunities.filter(stage__is_won=True))),
+        ("quote_sent", Exists(Quote.objects.restrict(user).filter(
+            opportunity__lead=OuterRef("pk"), sent_at__isnull=False, opportunity__in=visible_opps))),
+        ("opportunity", Exists(opportunities)),
+        ("qualified", Q(status__in=(LeadStatus.QUALIFIED, LeadStatus.CONVERTED)) | Q(converted_at__isnull=False)
+         | Exists(qualified_in_trail)),
+    ]
+
+
+def reached_step(user) -> Case:
+    """The index in STEPS of the furthest step a lead reached (0: only a lead).
+
+    Most leads never get an opportunity: for them only the opportunity and qualification tests run; the
+    deeper EXISTS (quotes, invoices) run only for leads with an opportunity."""
+    flags = dict(_step_flags(user))
+    below_opportunity = Case(When(flags["qualified"], then=Value(STEPS.index("qualified"))), default=Value(0),
+                             output_field=IntegerField())
+    deeper = [When(flags[step], then=Value(STEPS.index(step))) for step in ("paid", "invoiced", "won", "quote_sent")]
+    return Case(When(~flags["opportunity"], then=below_opportunity), *deeper,
+                default=Value(STEPS.index("opportunity")), output_field=IntegerField())
+
+
+def _counts(qs, group: str | None) -> list[dict]:
+    aggregates = {step: Count("pk", filter=Q(reached__gte=i)) for i, step in enumerate(STEPS)}
+    if group is None:
+        return [qs.aggregate(**aggregates)]
+    return list(qs.values(group).annotate(**aggregates).order_by())
+
+
+def _with_rates(counts: dict) -> list[dict]:
+    steps = []
+    top = counts["leads"]
+    previous = None
+    for step in STEPS:
+        n = counts[step] or 0
+        steps.append({
+            "step": step, "label": str(STEP_LABELS[step]), "count": n,
+            "from_previous": None if previous is None else percent(n, previous),
+            "from_top": percent(n, top),
+        })
+        previous = n
+    return steps
+
+
+def funnel(*, user, params: ReportParams) -> dict:
+    """{"total": [steps], "rows": [{"key", "label", "steps"}...] (by `params.by`)}; each step
+    {"step", "label", "count", "from_previous", "from_top"}."""
+    require_reports_user(user)
+    qs = lead_cohort(user=user, params=params).annotate(reached=reached_step(user))
+    total = _counts(qs, None)[0]
+    rows = []
+    if params.by:
+        group = DIMENSIONS[params.by]
+        grouped = _counts(qs, group)
+        labels = dimension_labels(params.by, [r[group] for r in grouped])
+        for r in grouped:
+            key = r[group]
+            rows.append({"key": key, "label": labels.get(key) or no_value_label(params.by), "steps": _with_rates(r)})
+        rows.sort(key=lambda r: (-r["steps"][0]["count"], str(r["label"])))
+    return {"params": params, "total": _with_rates(total), "rows": rows}
+
+
+def funnel_table(report: dict) -> list[dict]:
+    """One flat row per (segment, step), for the page's table and the exports."""
+    out = []
+    segments = report["rows"] or [{"key": None, "label": _("All leads"), "steps": report["total"]}]
+    for segment in segments:
+        for step in segment["steps"]:
+            out.append({"segment": segment["label"], **step})
+    return out
