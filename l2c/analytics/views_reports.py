@@ -34,7 +34,10 @@ def _col(header, key: str) -> Column:
 
 FUNNEL_COLUMNS = [
     _col(gettext_lazy("Segment"), "segment"), _col(gettext_lazy("Step"), "label"),
-    _col(gettext_lazy("Leads"), "count"), _col(gettext_lazy("% of previous step"), "from_previous"),
+    _col(gettext_lazy("Leads"), "count"),
+    # xgettext:no-python-format
+    _col(gettext_lazy("% of previous step"), "from_previous"),
+    # xgettext:no-python-format
     _col(gettext_lazy("% of leads"), "from_top"),
 ]
 CYCLE_COLUMNS = [
