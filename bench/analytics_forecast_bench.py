@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from django_db import best_ms  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/l2c_forecast_bench"
 
@@ -81,17 +82,6 @@ def add_overrides_and_snapshots(weeks: int) -> None:
         cur.execute("VACUUM ANALYZE")
 
 
-def timed(call, repeat: int = 3) -> float:
-    call()  # warm-up
-    best = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        elapsed = (time.perf_counter() - start) * 1000
-        best = elapsed if best is None else min(best, elapsed)
-    return round(best, 1)
-
-
 def run() -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
@@ -105,10 +95,10 @@ def run() -> dict:
     today = timezone.localdate()
     results = {}
     for role, user in users.items():
-        results[f"forecast {role}"] = timed(lambda u=user: forecast.forecast_report(user=u))
-        results[f"accuracy {role} 180 days"] = timed(lambda u=user: forecast.forecast_accuracy(
+        results[f"forecast {role}"] = best_ms(lambda u=user: forecast.forecast_report(user=u))
+        results[f"accuracy {role} 180 days"] = best_ms(lambda u=user: forecast.forecast_accuracy(
             user=u, date_from=today - dt.timedelta(days=180), date_to=today))
-        results[f"snapshot list {role}"] = timed(
+        results[f"snapshot list {role}"] = best_ms(
             lambda u=user: _snapshots_out(u, list(forecast.snapshot_list(user=u, limit=26))))
         log(f"{role}: forecast {results[f'forecast {role}']} ms, accuracy {results[f'accuracy {role} 180 days']} "
             f"ms, snapshot list {results[f'snapshot list {role}']} ms")
@@ -118,7 +108,7 @@ def run() -> dict:
             forecast.snapshot_take(actor=users["admin"])
             transaction.set_rollback(True)
 
-    results["take snapshot"] = timed(snapshot)
+    results["take snapshot"] = best_ms(snapshot)
     log(f"take snapshot {results['take snapshot']} ms")
     with connection.cursor() as cur:
         counts = {}

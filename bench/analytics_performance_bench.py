@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from django_db import best_ms  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/l2c_analytics_perf"
 INVOICES = 100_000
@@ -148,17 +149,6 @@ def add_quotes_invoices_quotas(n_invoices: int) -> None:
     log(f"quotas: {len(quotas)}; VACUUM ANALYZE done")
 
 
-def timed(call, repeat: int = 3) -> float:
-    call()  # warm-up
-    best = None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        elapsed = (time.perf_counter() - start) * 1000
-        best = elapsed if best is None else min(best, elapsed)
-    return round(best, 1)
-
-
 def run() -> dict:
     from django.db import connection
     from django.utils import timezone
@@ -174,9 +164,9 @@ def run() -> dict:
     results = {}
     for range_name, (date_from, date_to) in ranges.items():
         for role, user in users.items():
-            results[f"bottlenecks {role} {range_name}"] = timed(
+            results[f"bottlenecks {role} {range_name}"] = best_ms(
                 lambda u=user, a=date_from, b=date_to: bottlenecks(user=u, date_from=a, date_to=b))
-            results[f"performance {role} {range_name}"] = timed(
+            results[f"performance {role} {range_name}"] = best_ms(
                 lambda u=user, a=date_from, b=date_to: sales_performance(user=u, date_from=a, date_to=b))
             log(f"{range_name} {role}: bottlenecks {results[f'bottlenecks {role} {range_name}']} ms, "
                 f"performance {results[f'performance {role} {range_name}']} ms")

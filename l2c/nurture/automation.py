@@ -13,6 +13,7 @@ from l2c.core import automation_registry as registry
 from l2c.core.models import CompanyProfile
 
 from . import tasks
+from .choices import FALLBACK_LANGUAGE
 from .models import EmailMessage
 from .selectors import can_email
 from .sequences import runner
@@ -78,7 +79,7 @@ def _validate_send(record_type, params) -> dict:
     template = _template(params.get("template_id"))
     if template is None:
         return {"template_id": _("No active e-mail template with id %(id)s.") % {"id": params.get("template_id")}}
-    if not template.versions.filter(language="en").exists():
+    if not template.versions.filter(language=FALLBACK_LANGUAGE).exists():
         return {"template_id": _("The template %(name)s has no English version (every template needs one).")
                 % {"name": template.name}}
     return {}
