@@ -43,5 +43,10 @@ BEAT_SCHEDULE: dict = {
     # the forecast as it stands, kept weekly to measure forecast accuracy against what closed
     "analytics-forecast-snapshot-weekly": {"task": "l2c.analytics.tasks.take_weekly_forecast_snapshot",
                                            "schedule": crontab(day_of_week="mon", hour="6", minute="0")},
+    # the per-lead flow summary behind the funnel, cycle-time and attribution reports: stale rows and new leads
+    # every minute, every row again nightly (the safety net for changes made behind the application's back)
+    "analytics-lead-flow-refresh": {"task": "l2c.analytics.tasks.refresh_lead_flow", "schedule": 60.0},
+    "analytics-lead-flow-rebuild-nightly": {"task": "l2c.analytics.tasks.rebuild_lead_flow",
+                                            "schedule": crontab(hour="4", minute="15")},
 }
 app.conf.beat_schedule = BEAT_SCHEDULE

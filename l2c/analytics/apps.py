@@ -6,3 +6,8 @@ class AnalyticsConfig(AppConfig):
     name = "l2c.analytics"
     label = "analytics"
     verbose_name = _("Analytics")
+
+    def ready(self):
+        from .leadflow import connect_signals
+
+        connect_signals()

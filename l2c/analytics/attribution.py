@@ -23,7 +23,9 @@ ROI = (cash − cost) / cost, in percent.
 Currency: invoiced, cash and revenue are in the company currency as booked. Opportunity amounts and campaign
 costs carry their own currency: each currency's sum is converted at the ledger's latest rate on or before
 `date_to` (ledger.services.rate_for); a currency without a rate is left out and named in `missing_rates`.
-Each measure is one grouped query (GROUP BY the attributed campaign[, currency]).
+The attributed campaigns and each lead's measures are kept per lead in analytics.LeadFlow (`leadflow`): one
+grouped query over those rows gives every measure, and only the leads whose chain the user does not wholly see
+(or whose opportunities are in several currencies) are traced again, one grouped query per measure.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from django.utils.translation import gettext as _
 from l2c.core.errors import FieldError, ValidationFailed
 from l2c.core.money import round_money
 
-from .funnel import ReportParams, lead_cohort, percent, require_reports_user
+from .funnel import ReportParams, flow_cohort, percent, require_reports_user
 
 MODELS = ("first", "last")
 MEASURES = ("leads", "pipeline", "won", "invoiced", "cash", "revenue")
@@ -98,53 +100,75 @@ def attribution(*, user, params: ReportParams, model: str = "first") -> dict:
     """{"currency", "model", "rows": [{campaign_id, campaign, cost, leads, pipeline, won, invoiced, cash,
     revenue, roi}], "no_campaign": {...}, "total": {...}, "missing_rates": [...], "revenue_shown": bool}."""
     from l2c.billing.models import Invoice, InvoiceStatus, PaymentAllocation
+    from l2c.core.visibility import can_see_all
     from l2c.leads.models import Campaign
     from l2c.pipeline.models import Opportunity
     from l2c.revenue.models import RevenuePosting
     from l2c.revenue.services import can_use_revenue
 
+    from .models import LeadFlow
+
     require_reports_user(user)
     model = parse_model(model)
     company = _company()
-    cohort = lead_cohort(user=user, params=params)
-    cohort_ids = cohort.values("pk")
-    visible_opps = Opportunity.objects.restrict(user).filter(lead__in=cohort_ids)
-    visible_invoices = Invoice.objects.restrict(user).filter(contract__opportunity__in=visible_opps.values("pk")) \
-        .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
+    cohort = flow_cohort(user=user, params=params)
+    camp = "first_campaign_id" if model == "first" else "last_campaign_id"
     values: dict = {m: defaultdict(lambda: ZERO) for m in MEASURES}
     missing: set = set()
 
-    for row in cohort.annotate(camp=attributed_campaign(model)).values("camp").annotate(n=Count("pk")).order_by():
-        values["leads"][row["camp"]] += row["n"]
+    for row in cohort.values(camp).annotate(n=Count("pk")).order_by():
+        values["leads"][row[camp]] += row["n"]
 
+    # leads whose stored sums hold for this user: all for an admin, else those whose whole chain the user sees;
+    # opportunities in more than one currency are summed per currency below, with the rest traced again
+    live = Q(mixed_currency=True) if can_see_all(user) else Q(mixed_currency=True) | Q(uniform=False)
+    revenue_shown = can_use_revenue(user)
+    stored = {f"s_{m}": Sum(m) for m in MONEY_MEASURES if m != "revenue" or revenue_shown}
+    pipeline_sums: dict = {"pipeline": defaultdict(dict), "won": defaultdict(dict)}
+    for row in cohort.exclude(live).values(camp, "currency").annotate(**stored).order_by():
+        key = row[camp]
+        for m in ("pipeline", "won"):
+            if row[f"s_{m}"]:
+                sums = pipeline_sums[m][key]
+                sums[row["currency"]] = sums.get(row["currency"], ZERO) + row[f"s_{m}"]
+        for m in ("invoiced", "cash", "revenue"):
+            if f"s_{m}" in stored:
+                values[m][key] += row[f"s_{m}"] or ZERO
+
+    live_leads = cohort.filter(live).values("pk")
+    flow_campaign = Subquery(LeadFlow.objects.filter(lead_id=OuterRef("lead_id")).values(camp)[:1])
+    visible_opps = Opportunity.objects.restrict(user).filter(lead__in=live_leads)
     for measure, qs in (("pipeline", visible_opps.filter(closed_at__isnull=True, stage__is_won=False,
                                                         stage__is_lost=False)),
                         ("won", visible_opps.filter(stage__is_won=True))):
-        sums: dict = defaultdict(dict)
-        for row in qs.annotate(camp=attributed_campaign(model, "lead_id")).values("camp", "currency") \
-                .annotate(s=Sum("amount")).order_by():
-            sums[row["camp"]][row["currency"]] = row["s"] or ZERO
-        values[measure].update(_convert(sums, params.date_to, missing))
+        for row in qs.annotate(camp=flow_campaign).values("camp", "currency").annotate(s=Sum("amount")).order_by():
+            sums = pipeline_sums[measure][row["camp"]]
+            sums[row["currency"]] = sums.get(row["currency"], ZERO) + (row["s"] or ZERO)
+    for measure in ("pipeline", "won"):
+        for key, amount in _convert(pipeline_sums[measure], params.date_to, missing).items():
+            values[measure][key] += amount
 
-    invoice_lead = "contract__opportunity__lead_id"
-    for row in visible_invoices.annotate(camp=attributed_campaign(model, invoice_lead)).values("camp") \
-            .annotate(s=Sum("ar_base")).order_by():
+    visible_invoices = Invoice.objects.restrict(user).filter(contract__opportunity__in=visible_opps.values("pk")) \
+        .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
+    invoice_campaign = Subquery(LeadFlow.objects.filter(lead_id=OuterRef("contract__opportunity__lead_id"))
+                                .values(camp)[:1])
+    for row in visible_invoices.annotate(camp=invoice_campaign).values("camp").annotate(s=Sum("ar_base")).order_by():
         values["invoiced"][row["camp"]] += row["s"] or ZERO
 
-    allocation_lead = "invoice__contract__opportunity__lead_id"
     allocations = PaymentAllocation.objects.filter(invoice__in=visible_invoices.values("pk"),
                                                    payment__reversed_at__isnull=True)
-    for row in allocations.annotate(camp=attributed_campaign(model, allocation_lead)).values("camp") \
+    allocation_campaign = Subquery(LeadFlow.objects.filter(
+        lead_id=OuterRef("invoice__contract__opportunity__lead_id")).values(camp)[:1])
+    for row in allocations.annotate(camp=allocation_campaign).values("camp") \
             .annotate(s=Sum(F("ar_base") + F("fx_base"), output_field=WIDE)).order_by():
         values["cash"][row["camp"]] += row["s"] or ZERO
 
-    revenue_shown = can_use_revenue(user)
     if revenue_shown:
-        revenue_lead = "revenue_contract__contract__opportunity__lead_id"
         postings = RevenuePosting.objects.filter(
             reversed=False, revenue_contract__contract__opportunity__in=visible_opps.values("pk"))
-        for row in postings.annotate(camp=attributed_campaign(model, revenue_lead)).values("camp") \
-                .annotate(s=Sum("revenue_base")).order_by():
+        posting_campaign = Subquery(LeadFlow.objects.filter(
+            lead_id=OuterRef("revenue_contract__contract__opportunity__lead_id")).values(camp)[:1])
+        for row in postings.annotate(camp=posting_campaign).values("camp").annotate(s=Sum("revenue_base")).order_by():
             values["revenue"][row["camp"]] += row["s"] or ZERO
 
     start, end = params.date_from, params.date_to

@@ -5,9 +5,9 @@ invoice) on an invoice traced to the lead — Invoice.contract → Contract.oppo
 leaving out allocations of reversed payments (a reversal undoes every allocation of the payment). Days are
 whole calendar days from the lead's creation date (current time zone) to that date.
 
-The cohort is the leads created in [date_from, date_to] (funnel.lead_cohort, so the same filters and
-visibility); leads without cash yet are counted in `leads` but not in the statistics. The database returns
-one row per (segment, number of days) with its count; median, p75 and p90 (linear interpolation between
+The cohort is the leads created in [date_from, date_to] (funnel.flow_cohort, so the same filters and
+visibility; the first cash is kept per lead in analytics.LeadFlow); leads without cash yet are counted in
+`leads` but not in the statistics. The database returns one row per (segment, number of days) with its count; median, p75 and p90 (linear interpolation between
 the closest ranks, as PostgreSQL's percentile_cont) and the histogram are computed from those rows.
 """
 from __future__ import annotations
@@ -16,7 +16,18 @@ import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, OuterRef, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Subquery,
+    When,
+)
 from django.db.models.functions import TruncDate
 from django.utils.translation import gettext as _
 
@@ -24,7 +35,7 @@ from .funnel import (
     DIMENSIONS,
     ReportParams,
     dimension_labels,
-    lead_cohort,
+    flow_cohort,
     no_value_label,
     require_reports_user,
 )
@@ -37,14 +48,26 @@ ONE_PLACE = Decimal("0.1")
 
 
 def first_cash_date(user):
-    """Subquery: the date of the first cash applied to an invoice traced to the lead (OuterRef pk)."""
+    """Subquery: the date of the first cash applied to an invoice traced to the lead (OuterRef pk), among the
+    invoices `user` may see (all for None)."""
     from l2c.billing.models import Invoice, PaymentAllocation
 
-    return Subquery(
-        PaymentAllocation.objects
-        .filter(invoice__contract__opportunity__lead=OuterRef("pk"), payment__reversed_at__isnull=True,
-                invoice__in=Invoice.objects.restrict(user).values("pk"))
-        .order_by().values("invoice__contract__opportunity__lead").annotate(first=Min("date")).values("first")[:1])
+    allocations = PaymentAllocation.objects.filter(invoice__contract__opportunity__lead=OuterRef("pk"),
+                                                   payment__reversed_at__isnull=True)
+    if user is not None:
+        allocations = allocations.filter(invoice__in=Invoice.objects.restrict(user).values("pk"))
+    return Subquery(allocations.order_by().values("invoice__contract__opportunity__lead")
+                    .annotate(first=Min("date")).values("first")[:1])
+
+
+def flow_first_cash(user):
+    """The first cash of a flow row as `user` sees it (stored, or traced again for a non-uniform chain)."""
+    from l2c.core.visibility import can_see_all
+
+    if can_see_all(user):
+        return F("first_cash_on")
+    return Case(When(uniform=True, then=F("first_cash_on")), default=first_cash_date(user),
+                output_field=DateField())
 
 
 def percentile(histogram: list[tuple[int, int]], fraction: Decimal) -> Decimal | None:
@@ -97,12 +120,12 @@ def cycle_time(*, user, params: ReportParams) -> dict:
     """{"total": stats, "rows": [{"key", "label", **stats}]}; stats: leads, count (reached cash), median,
     p75, p90, mean, min, max (days) and histogram [{"label", "count"}]."""
     require_reports_user(user)
-    cohort = lead_cohort(user=user, params=params)
+    cohort = flow_cohort(user=user, params=params)
     group = DIMENSIONS[params.by] if params.by else None
     lead_counts = {(r[group] if group else None): r["n"]
                    for r in (cohort.values(*([group] if group else [])).annotate(n=Count("pk")).order_by()
                              if group else [{"n": cohort.count()}])}
-    cash = cohort.annotate(first_cash=first_cash_date(user)).filter(first_cash__isnull=False).annotate(
+    cash = cohort.annotate(first_cash=flow_first_cash(user)).filter(first_cash__isnull=False).annotate(
         days=ExpressionWrapper(F("first_cash") - TruncDate("created_at"), output_field=DurationField()))
     fields = ["days", *([group] if group else [])]
     histograms: dict = defaultdict(lambda: defaultdict(int))

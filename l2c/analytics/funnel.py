@@ -34,6 +34,7 @@ from django.db.models import (
     CharField,
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -214,44 +215,87 @@ def percent(part: int | Decimal, whole: int | Decimal) -> Decimal | None:
 
 # --- the funnel -------------------------------------------------------------------------------------
 
-def _step_flags(user) -> list[tuple[str, Exists | Q]]:
-    """(step, condition on a lead) from the bottom of the funnel to the top."""
-    from l2c.billing.models import Invoice, InvoiceStatus
+def _visible(model, user):
+    """`model`'s rows the user may see; every row for `user` None (the per-lead flow summary counts all)."""
+    return model.objects.all() if user is None else model.objects.restrict(user)
+
+
+def qualified_condition(lead_ref: str = "pk") -> Q:
+    """A lead (the outer query's row) is qualified: status qualified or converted, converted at some time, or
+    an audit event once set its status to qualified."""
     from l2c.core.models import AuditEvent
     from l2c.leads.choices import LeadStatus
+
+    qualified_in_trail = AuditEvent.objects.filter(
+        object_type="leads.lead", object_id=Cast(OuterRef(lead_ref), CharField()), changes__status__1="qualified")
+    return Q(status__in=(LeadStatus.QUALIFIED, LeadStatus.CONVERTED)) | Q(converted_at__isnull=False) \
+        | Exists(qualified_in_trail)
+
+
+def _step_flags(user) -> dict:
+    """{step: condition on a lead (OuterRef "pk")} for the steps from opportunity down, through what `user`
+    may see (everything for None)."""
+    from l2c.billing.models import Invoice, InvoiceStatus
     from l2c.pipeline.models import Opportunity
     from l2c.quoting.models import Quote
 
-    opportunities = Opportunity.objects.restrict(user).filter(lead=OuterRef("pk"))
-    invoices = Invoice.objects.restrict(user).filter(contract__opportunity__lead=OuterRef("pk")) \
+    opportunities = _visible(Opportunity, user).filter(lead=OuterRef("pk"))
+    invoices = _visible(Invoice, user).filter(contract__opportunity__lead=OuterRef("pk")) \
         .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
-    # the Exists subqueries are filtered again by visibility of the opportunity the chain goes through
-    visible_opps = Opportunity.objects.restrict(user).values("pk")
-    qualified_in_trail = AuditEvent.objects.filter(
-        object_type="leads.lead", object_id=Cast(OuterRef("pk"), CharField()), changes__status__1="qualified")
-    return [
-        ("paid", Exists(invoices.filter(status=InvoiceStatus.PAID, contract__opportunity__in=visible_opps))),
-        ("invoiced", Exists(invoices.filter(contract__opportunity__in=visible_opps))),
-        ("won", Exists(opportunities.filter(stage__is_won=True))),
-        ("quote_sent", Exists(Quote.objects.restrict(user).filter(
-            opportunity__lead=OuterRef("pk"), sent_at__isnull=False, opportunity__in=visible_opps))),
-        ("opportunity", Exists(opportunities)),
-        ("qualified", Q(status__in=(LeadStatus.QUALIFIED, LeadStatus.CONVERTED)) | Q(converted_at__isnull=False)
-         | Exists(qualified_in_trail)),
-    ]
+    if user is not None:  # the chain must run through opportunities the user may see
+        visible_opps = Opportunity.objects.restrict(user).values("pk")
+        invoices = invoices.filter(contract__opportunity__in=visible_opps)
+        quotes = Quote.objects.restrict(user).filter(opportunity__in=visible_opps)
+    else:
+        quotes = Quote.objects.all()
+    return {
+        "paid": Exists(invoices.filter(status=InvoiceStatus.PAID)),
+        "invoiced": Exists(invoices),
+        "won": Exists(opportunities.filter(stage__is_won=True)),
+        "quote_sent": Exists(quotes.filter(opportunity__lead=OuterRef("pk"), sent_at__isnull=False)),
+        "opportunity": Exists(opportunities),
+    }
 
 
-def reached_step(user) -> Case:
-    """The index in STEPS of the furthest step a lead reached (0: only a lead).
+def reached_step(user, qualified=None) -> Case:
+    """The index in STEPS of the furthest step a lead reached (0: only a lead), through what `user` may see
+    (everything for None). `qualified` is the lead's qualification (default: `qualified_condition()` on a Lead
+    queryset; the flow summary's stored flag on a LeadFlow one).
 
     Most leads never get an opportunity: for them only the opportunity and qualification tests run; the
     deeper EXISTS (quotes, invoices) run only for leads with an opportunity."""
-    flags = dict(_step_flags(user))
-    below_opportunity = Case(When(flags["qualified"], then=Value(STEPS.index("qualified"))), default=Value(0),
+    flags = _step_flags(user)
+    qualified = qualified_condition() if qualified is None else qualified
+    below_opportunity = Case(When(qualified, then=Value(STEPS.index("qualified"))), default=Value(0),
                              output_field=IntegerField())
     deeper = [When(flags[step], then=Value(STEPS.index(step))) for step in ("paid", "invoiced", "won", "quote_sent")]
     return Case(When(~flags["opportunity"], then=below_opportunity), *deeper,
                 default=Value(STEPS.index("opportunity")), output_field=IntegerField())
+
+
+def flow_cohort(*, user, params: ReportParams):
+    """The cohort as flow summaries (`LeadFlow`, one per lead; brought up to date first): visible like the
+    leads, created in the range, narrowed by the dimension filters."""
+    from .leadflow import ensure_current
+    from .models import LeadFlow
+
+    ensure_current()
+    start, end = day_bounds(params)
+    qs = LeadFlow.objects.restrict(user).filter(created_at__gte=start, created_at__lt=end)
+    for name, value in params.filters.items():
+        qs = qs.filter(**{DIMENSIONS[name]: value})
+    return qs
+
+
+def flow_step(user):
+    """The furthest step of a flow row as `user` sees it: the stored one when the user sees everything or the
+    lead's chain is uniform (see LeadFlow), else traced again through what the user may see."""
+    from l2c.core.visibility import can_see_all
+
+    if can_see_all(user):
+        return F("step")
+    return Case(When(uniform=True, then=F("step")), default=reached_step(user, qualified=Q(qualified=True)),
+                output_field=IntegerField())
 
 
 def _counts(qs, group: str | None) -> list[dict]:
@@ -280,7 +324,7 @@ def funnel(*, user, params: ReportParams) -> dict:
     """{"total": [steps], "rows": [{"key", "label", "steps"}...] (by `params.by`)}; each step
     {"step", "label", "count", "from_previous", "from_top"}."""
     require_reports_user(user)
-    qs = lead_cohort(user=user, params=params).annotate(reached=reached_step(user))
+    qs = flow_cohort(user=user, params=params).annotate(reached=flow_step(user))
     total = _counts(qs, None)[0]
     rows = []
     if params.by:

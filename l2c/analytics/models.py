@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from l2c.core.models import TimeStampedModel
+from l2c.core.visibility import VisibleQuerySet
 
 AMOUNT = {"max_digits": 20, "decimal_places": 2}
 
@@ -112,3 +113,65 @@ class ForecastSnapshotLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id} {self.owner_id or self.team_id} {self.month:%Y-%m} {self.category}: {self.final}"
+
+
+class LeadFlowQuerySet(VisibleQuerySet):
+    """Visible like the lead itself (`owner` is the lead's owner; managers also see unassigned leads)."""
+
+    unassigned_to_managers = True
+
+
+class LeadFlow(models.Model):
+    """How far one lead got down the lead-to-cash flow, kept up to date (`analytics.leadflow`) so the funnel,
+    cycle-time and attribution reports read one narrow row per lead instead of tracing every lead's
+    opportunities, quotes, invoices and payments at each request.
+
+    The lead's own report dimensions are copied (owner, campaign, source, country, created_at). Every traced
+    figure counts *all* records of the chain; `uniform` says whoever may see the lead may see every one of them
+    (the chain's opportunities, quotes and invoices' accounts all belong to the lead's owner), so a restricted
+    user's report may use the stored figures; for the other leads the reports trace the chain again through
+    what the user may see. `currency` is the one currency of the lead's opportunities (blank when none, or
+    mixed: then attribution converts them live)."""
+
+    lead = models.OneToOneField("leads.Lead", primary_key=True, on_delete=models.CASCADE, related_name="flow")
+    created_at = models.DateTimeField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+                              db_constraint=False)
+    campaign = models.ForeignKey("leads.Campaign", null=True, on_delete=models.SET_NULL, related_name="+",
+                                 db_constraint=False)
+    source = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True)
+    qualified = models.BooleanField(default=False)
+    step = models.PositiveSmallIntegerField(default=0)  # index in funnel.STEPS of the furthest step reached
+    uniform = models.BooleanField(default=True)
+    first_cash_on = models.DateField(null=True)
+    first_campaign = models.ForeignKey("leads.Campaign", null=True, on_delete=models.SET_NULL, related_name="+",
+                                       db_constraint=False)  # first-touch attribution
+    last_campaign = models.ForeignKey("leads.Campaign", null=True, on_delete=models.SET_NULL, related_name="+",
+                                      db_constraint=False)  # last-touch attribution
+    currency = models.CharField(max_length=3, blank=True)
+    mixed_currency = models.BooleanField(default=False)
+    pipeline = models.DecimalField(default=0, **AMOUNT)  # open opportunities' amount, in `currency`
+    won = models.DecimalField(default=0, **AMOUNT)  # won opportunities' amount, in `currency`
+    invoiced = models.DecimalField(default=0, **AMOUNT)  # posted invoices, company currency
+    cash = models.DecimalField(default=0, **AMOUNT)  # payments applied to them, company currency
+    revenue = models.DecimalField(default=0, **AMOUNT)  # revenue recognised, company currency
+    computed_at = models.DateTimeField()
+
+    objects = LeadFlowQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="leadflow_created")]
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}: step {self.step}"
+
+
+class LeadFlowDirty(models.Model):
+    """A lead whose flow row must be computed again: written in the same transaction as the change that makes
+    it stale (so a committed change is never missed), taken off when the row is computed."""
+
+    lead_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id}"

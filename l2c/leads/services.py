@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from l2c.core import audit, events
+from l2c.core import audit, changes, events
 from l2c.core.errors import Conflict, FieldError, InvalidTransition, PermissionDenied, ValidationFailed
 from l2c.core.validation import (
     check_amount,
@@ -225,6 +225,7 @@ def leads_assign(*, leads, owner, actor) -> dict[int, str]:
     if changed:
         now = timezone.now()
         Lead.objects.filter(pk__in=[lead.pk for lead, _old in changed]).update(owner_id=new_owner, updated_at=now)
+        changes.announce(Lead, [lead.pk for lead, _old in changed])
         pending = []
         for lead, old_owner in changed:
             lead.owner = owner

@@ -97,7 +97,12 @@ class Opportunity(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = _("opportunities")
-        indexes = [models.Index(fields=["owner", "stage"]), models.Index(fields=["stage", "expected_close_date"])]
+        indexes = [
+            models.Index(fields=["owner", "stage"]), models.Index(fields=["stage", "expected_close_date"]),
+            # the bottleneck report's open ages and stuck deals (PostgreSQL covers the owner for visibility)
+            models.Index(fields=["stage", "stage_entered_at"], include=["owner"], condition=Q(closed_at__isnull=True),
+                         name="opportunity_open_in_stage"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(probability__lte=100), name="opportunity_probability_max_100"),
             models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gte=0), name="opportunity_amount_not_negative"),
@@ -155,7 +160,12 @@ class StageHistory(models.Model):
     class Meta:
         ordering = ["entered_at", "id"]
         verbose_name_plural = _("stage history")
-        indexes = [models.Index(fields=["stage", "entered_at"])]
+        indexes = [
+            models.Index(fields=["stage", "entered_at"]),
+            # the bottleneck report's time in stage: stays that ended in the range
+            models.Index(fields=["left_at"], include=["stage", "entered_at", "opportunity"],
+                         condition=Q(left_at__isnull=False), name="stagehistory_left"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.opportunity_id} in {self.stage_id} since {self.entered_at:%Y-%m-%d}"

@@ -276,7 +276,12 @@ class Quote(TimeStampedModel):
             models.CheckConstraint(condition=Q(header_discount_percent__gte=0) & Q(header_discount_percent__lte=100),
                                    name="quote_header_discount_0_100"),
         ]
-        indexes = [models.Index(fields=["owner", "status"]), models.Index(fields=["opportunity", "-version"])]
+        indexes = [
+            models.Index(fields=["owner", "status"]), models.Index(fields=["opportunity", "-version"]),
+            # the bottleneck report's approval and signature turnaround
+            models.Index(fields=["approved_at"], include=["owner"], name="quote_approved_at"),
+            models.Index(fields=["accepted_at"], include=["sent_at", "owner"], name="quote_accepted_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.number} v{self.version}"

@@ -42,7 +42,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from l2c.core import audit, events
+from l2c.core import audit, changes, events
 from l2c.core.bulk import allocate_ids, insert_objects, insert_rows
 from l2c.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from l2c.core.money import round_money
@@ -221,6 +221,7 @@ def close_period(*, actor, period) -> CloseSummary:
         for posting, pk in zip(postings, allocate_ids(RevenuePosting, len(postings)), strict=True):
             posting.pk = pk
         insert_objects(postings)
+        changes.announce(RevenuePosting, [posting.pk for posting in postings])
         insert_rows(Recognition, ["obligation_id", "posting_id", "period", "amount"],
                     ((obligation_id, postings[index].pk, first, amount) for obligation_id, index, amount in recognitions))
         summary.contracts = len(postings)
@@ -399,6 +400,7 @@ def reopen_period(*, actor, period, reason: str) -> PeriodClose:
     reversals = [ledger.reverse_entry(actor=actor, entry=entry, memo=_("Reopening %(month)s: %(reason)s") % {
         "month": first.strftime("%Y-%m"), "reason": text[:200]}).number
         for entry in JournalEntry.objects.filter(pk__in=entry_ids).order_by("pk")]
+    changes.announce(RevenuePosting, list(close.postings.values_list("pk", flat=True)))
     close.postings.update(reversed=True)
     snapshots.delete_snapshot(close)
     summaries.delete(close)

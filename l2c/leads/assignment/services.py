@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
-from l2c.core import audit, events
+from l2c.core import audit, changes, events
 from l2c.core.errors import Conflict, FieldError, PermissionDenied, ValidationFailed
 from l2c.core.validation import check_max_lengths, check_owner, is_country_code, raise_if_errors
 from l2c.core.visibility import Role
@@ -388,6 +388,7 @@ def leads_auto_assign(*, leads, actor) -> dict[int, str]:
         now = timezone.now()
         for owner_id, lead_ids in by_owner.items():
             Lead.objects.filter(pk__in=lead_ids).update(owner_id=owner_id, updated_at=now)
+            changes.announce(Lead, lead_ids)
         audit.record_many(pending, actor=actor)
         for lead in assigned:
             events.publish("lead.assigned", {"lead_id": lead.pk, "from_owner_id": None, "owner_id": lead.owner_id,

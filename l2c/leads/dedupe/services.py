@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from l2c.core import audit, events
+from l2c.core import audit, changes, events
 from l2c.core.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from l2c.customers import services as customer_services
 from l2c.customers.models import Contact
@@ -101,6 +101,7 @@ class MergeSpec:
                 setattr(survivor, attname, value)
             survivor.save(update_fields=[*values, "updated_at"])
         Lead.objects.filter(pk__in=merged_ids).update(merged_into_id=merged_into_id, updated_at=timezone.now())
+        changes.announce(Lead, [*merged_ids, survivor.pk])
 
 
 LEAD_SPEC = MergeSpec(MergeRecord.Kind.LEAD, Lead, LEAD_MERGE_FIELDS, "lead")
@@ -169,6 +170,7 @@ def _move_rows(model, survivor_id: int, other_ids: list[int]) -> dict[str, dict[
         ids = [pk for pk, _source in rows]
         for start in range(0, len(ids), UPDATE_BATCH):
             related._base_manager.filter(pk__in=ids[start:start + UPDATE_BATCH]).update(**{attname: survivor_id})
+        changes.announce(related, ids)
         moved[_rel_key(rel)] = by_source
     return moved
 
@@ -397,6 +399,7 @@ def _move_back(moved: dict, survivor_id: int) -> dict[str, int]:
             for start in range(0, len(ids), UPDATE_BATCH):
                 done += model._base_manager.filter(pk__in=ids[start:start + UPDATE_BATCH],
                                                    **{attname: survivor_id}).update(**{attname: int(source)})
+            changes.announce(model, ids)
             if done != len(ids):
                 left[key] = left.get(key, 0) + len(ids) - done
     return left

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from l2c.core import audit
+from l2c.core import audit, changes
 
 from ..choices import TouchKind
 from ..models import Lead, Touch
@@ -189,6 +189,7 @@ class LeadWriter:
                         object_repr=str(lead)[:200], changes=diff))
             if changed:
                 Lead.objects.bulk_update(changed, sorted(fields | {"updated_at"}), batch_size=500)
+                changes.announce(Lead, [lead.pk for lead in changed])
         return events
 
 
