@@ -405,6 +405,7 @@ def _register_routers() -> None:
     api.add_router("/", analytics_reports_router)
     api.add_router("/", analytics_performance_router)
     api.add_router("/", analytics_forecast_router)
+    api.add_router("/", "l2c.analytics.api_dashboard.router")
 
 
 _register_routers()

@@ -31,6 +31,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     DateTimeField,
     DecimalField,
     Exists,
@@ -101,42 +102,57 @@ def _uniform():
                 When(foreign, then=Value(False)), default=Value(True), output_field=BooleanField())
 
 
-def summary_rows(leads):
-    """`leads` (a Lead queryset) as flow rows: a values_list queryset whose columns are COLUMNS, in order."""
+def summary_rows(leads, *, chain: bool | None = None):
+    """`leads` (a Lead queryset) as flow rows: a values_list queryset whose columns are COLUMNS, in order.
+
+    `chain=False` is for leads known to have no opportunity (most of them): nothing down the chain can exist, so
+    only the lead's own fields, its qualification and its touches are read (3 index lookups per lead, not 15).
+    `chain=True` is for leads with an opportunity; None works for both."""
     from l2c.billing.models import Invoice, InvoiceStatus, PaymentAllocation
     from l2c.pipeline.models import Opportunity
     from l2c.revenue.models import RevenuePosting
 
     from .attribution import attributed_campaign
     from .cycle_time import first_cash_date
-    from .funnel import qualified_condition, reached_step
+    from .funnel import STEPS, qualified_condition, reached_step
 
     opportunities = Opportunity.objects.all()
     posted = Invoice.objects.exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
     currencies = opportunities.filter(lead=OuterRef("pk")).order_by().values("lead")
-    annotations = {
+    qualified = ExpressionWrapper(qualified_condition(), output_field=BooleanField())
+    own = {
         "c_lead": F("pk"), "c_created": F("created_at"), "c_owner": F("owner_id"), "c_campaign": F("campaign_id"),
-        "c_source": F("source"), "c_country": F("country"),
-        "c_qualified": ExpressionWrapper(qualified_condition(), output_field=BooleanField()),
-        "c_step": reached_step(None),
-        "c_uniform": _uniform(),
-        "c_first_cash": first_cash_date(None),
-        "c_first": attributed_campaign("first"),
-        "c_last": attributed_campaign("last"),
-        "c_currency": Coalesce(Subquery(currencies.annotate(c=Max("currency")).values("c")[:1]), Value(""),
-                               output_field=CharField()),
-        "c_mixed": Exists(currencies.annotate(n=Count("currency", distinct=True)).filter(n__gt=1)),
-        "c_pipeline": _sum(opportunities.filter(closed_at__isnull=True, stage__is_won=False, stage__is_lost=False),
-                           "lead", F("amount")),
-        "c_won": _sum(opportunities.filter(stage__is_won=True), "lead", F("amount")),
-        "c_invoiced": _sum(posted, "contract__opportunity__lead", F("ar_base")),
-        "c_cash": _sum(PaymentAllocation.objects.filter(invoice__in=posted.values("pk"),
-                                                        payment__reversed_at__isnull=True),
-                       "invoice__contract__opportunity__lead", F("ar_base") + F("fx_base")),
-        "c_revenue": _sum(RevenuePosting.objects.filter(reversed=False),
-                          "revenue_contract__contract__opportunity__lead", F("revenue_base")),
-        "c_now": Value(timezone.now(), output_field=DateTimeField()),
+        "c_source": F("source"), "c_country": F("country"), "c_qualified": qualified,
     }
+    if chain is False:
+        traced = {
+            "c_step": Case(When(qualified_condition(), then=Value(STEPS.index("qualified"))), default=Value(0)),
+            "c_uniform": Value(True), "c_first_cash": Value(None, output_field=DateField()),
+        }
+    else:
+        traced = {"c_step": reached_step(None), "c_uniform": _uniform(), "c_first_cash": first_cash_date(None)}
+    touches = {"c_first": attributed_campaign("first"), "c_last": attributed_campaign("last")}
+    if chain is False:
+        amounts = {"c_currency": Value(""), "c_mixed": Value(False),
+                   **{f"c_{m}": Value(ZERO, output_field=AMOUNT) for m in ("pipeline", "won", "invoiced", "cash",
+                                                                          "revenue")}}
+    else:
+        amounts = {
+            "c_currency": Coalesce(Subquery(currencies.annotate(c=Max("currency")).values("c")[:1]), Value(""),
+                                   output_field=CharField()),
+            "c_mixed": Exists(currencies.annotate(n=Count("currency", distinct=True)).filter(n__gt=1)),
+            "c_pipeline": _sum(opportunities.filter(closed_at__isnull=True, stage__is_won=False,
+                                                    stage__is_lost=False), "lead", F("amount")),
+            "c_won": _sum(opportunities.filter(stage__is_won=True), "lead", F("amount")),
+            "c_invoiced": _sum(posted, "contract__opportunity__lead", F("ar_base")),
+            "c_cash": _sum(PaymentAllocation.objects.filter(invoice__in=posted.values("pk"),
+                                                            payment__reversed_at__isnull=True),
+                           "invoice__contract__opportunity__lead", F("ar_base") + F("fx_base")),
+            "c_revenue": _sum(RevenuePosting.objects.filter(reversed=False),
+                              "revenue_contract__contract__opportunity__lead", F("revenue_base")),
+        }
+    annotations = {**own, **traced, **touches, **amounts,
+                   "c_now": Value(timezone.now(), output_field=DateTimeField())}
     return leads.filter(merged_into__isnull=True).order_by("pk").annotate(**annotations) \
         .values_list(*annotations)
 
@@ -144,18 +160,22 @@ def summary_rows(leads):
 def _upsert(leads) -> int:
     """Write the flow rows of `leads` (insert or replace); rows of merged-away leads among them are removed."""
     from l2c.leads.models import Lead
+    from l2c.pipeline.models import Opportunity
 
     from .models import LeadFlow
 
-    sql, params = summary_rows(leads).query.sql_with_params()
     table = connection.ops.quote_name(LeadFlow._meta.db_table)
     columns = ", ".join(COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+    has_opportunity = Exists(Opportunity.objects.filter(lead=OuterRef("pk")))
+    written = 0
     with transaction.atomic(), connection.cursor() as cursor:
-        # WHERE 1=1: SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM ({sql}) src WHERE 1=1 "
-                       f"ON CONFLICT (lead_id) DO UPDATE SET {updates}", params)
-        written = cursor.rowcount
+        for part, chain in ((leads.filter(~has_opportunity), False), (leads.filter(has_opportunity), True)):
+            sql, params = summary_rows(part, chain=chain).query.sql_with_params()
+            # WHERE 1=1: SQLite needs a WHERE before ON CONFLICT in INSERT … SELECT
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT * FROM ({sql}) src WHERE 1=1 "
+                           f"ON CONFLICT (lead_id) DO UPDATE SET {updates}", params)
+            written += max(cursor.rowcount, 0)
         LeadFlow.objects.filter(lead__in=Lead.objects.filter(pk__in=leads.values("pk"),
                                                              merged_into__isnull=False)).delete()
     return written

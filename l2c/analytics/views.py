@@ -1,22 +1,15 @@
-"""Home: my tasks (today and overdue) and my pipeline (for a manager, the team's)."""
+"""Home: the dashboard of the user's role (analytics.dashboards): my tasks, pipeline, hot leads and quarter for
+sales users; the team's forecast and stuck deals for managers and admins; receivables, cash and deferred revenue
+for finance and admins."""
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
-from l2c.pipeline import selectors as pipeline
+from . import dashboards
 
 
 @login_required
 def home(request):
-    user = request.user
-    context = {"now": timezone.now()}
-    if user.is_sales:
-        team = user.is_admin or user.is_manager
-        tasks = list(pipeline.my_tasks(user=user)[:50])
-        context.update(
-            tasks=tasks,
-            overdue_count=sum(1 for t in tasks if t.is_overdue),
-            summary=pipeline.pipeline_summary(user=user, team=team),
-            team_view=team,
-        )
+    now = timezone.now()
+    context = {"now": now, **dashboards.dashboard(user=request.user, now=now)}
     return render(request, "analytics/home.html", context)

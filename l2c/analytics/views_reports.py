@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -62,11 +63,32 @@ def _query(request) -> str:
     return query.urlencode()
 
 
+def _filter_choices(user) -> dict:
+    """The filter form's options: lead sources, and the campaigns, people and teams the user may pick (their
+    own records' values: a rep sees their own name and campaigns, a manager the team's)."""
+    from l2c.identity.models import Team, User
+    from l2c.leads.choices import LeadSource
+    from l2c.leads.models import Campaign
+
+    people = User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    teams = Team.objects.order_by("name")
+    if not (user.is_admin or getattr(user, "is_superuser", False)):
+        people = people.filter(pk=user.pk) if not user.is_manager else people.filter(
+            Q(pk=user.pk) | Q(team_id=user.team_id) if user.team_id else Q(pk=user.pk))
+        teams = teams.filter(pk=user.team_id) if user.team_id else teams.none()
+    return {
+        "sources": [(value, str(label)) for value, label in LeadSource.choices],
+        "campaigns": list(Campaign.objects.restrict(user).order_by("-start_date", "name").values_list("pk", "name")[:500]),
+        "owners": [(u.pk, u.get_full_name() or u.username) for u in people.only("first_name", "last_name", "username")],
+        "teams": list(teams.values_list("pk", "name")),
+    }
+
+
 def _page(request, template: str, build, **extra):
     """Render a report page; bad parameters are shown beside the form instead of the report."""
     funnel_report.require_reports_user(request.user)
     context = {"nav": "reports", "query": _query(request), "values": request.GET, "errors": [],
-               "dimensions": funnel_report.DIMENSION_LABELS, **extra}
+               "dimensions": funnel_report.DIMENSION_LABELS, "choices": _filter_choices(request.user), **extra}
     try:
         context.update(build())
     except ValidationFailed as exc:

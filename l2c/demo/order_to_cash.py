@@ -12,6 +12,14 @@ right after `make run`.
                   it): scanners and kiosks shipped in two shipments with tracking numbers, one kiosk and the
                   training still open; an invoice paid through an imported camt.053 bank statement
 
+Each deal starts as a lead that came in through a demo campaign some weeks before the quote (Northwind from
+Google Ads, then LinkedIn; 云帆 from Baidu, then WeChat; Contoso from the partner referral programme), with
+its touches; the rep qualifies it and converts it with the same service as the lead page's "Convert", so
+the opportunity, contact and account come from the lead. The funnel, cycle-time and attribution reports
+then trace each lead to its contract, invoices and cash. The services stamp every change with the current
+time, so the lead's history is then dated back (`_date_origin`): lead created `lead_days` before the quote,
+converted a week before it (the opportunity's first stage), moved to Negotiation on the quote's date.
+
 Every date is counted back from today (the demo runs any day) and none is in the future. The billing run
 invoices each past month on its first day; the past months (not the current one) are then closed, so the
 revenue pages show recognised revenue, deferred revenue (subscriptions billed ahead) and a contract asset
@@ -28,8 +36,10 @@ import io
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
+
+from . import pools as P
 
 # Units of USD per unit of each currency, and how the CNY rate moved from month to month (oldest first)
 USD_PER_UNIT = {"USD": Decimal("1"), "CNY": Decimal("0.1405"), "EUR": Decimal("1.08"), "GBP": Decimal("1.27")}
@@ -38,6 +48,24 @@ RATE_DRIFT = (Decimal("1.000"), Decimal("0.996"), Decimal("1.004"), Decimal("1.0
 MONTHS_BACK = 4  # the oldest contract starts on the first day of the month four months ago
 SIGNER_IP = "198.51.100.23"  # a documentation address (RFC 5737)
 SIGNER_AGENT = "Mozilla/5.0 (l2c demo data)"
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a deal's lead came from: its source, the campaigns of its touches (the first is the lead's own
+    campaign) and how many days before the quote it came in."""
+
+    source: str
+    touches: tuple[tuple[str, str], ...]  # (touch kind, campaign name), oldest first
+    lead_days: int
+    company_size: str = ""
+    utm: tuple[tuple[str, str, str], ...] = ()  # (utm_source, utm_medium, utm_campaign) per touch, or none
+    touch_gap_days: int = 20  # days between the touches
+
+
+TOUCH_ACTOR_LABEL = "web form Request a demo"
+QUOTE_DAYS_BEFORE_START = 21  # each quote is dated three weeks before its contract starts
+CONVERTED_DAYS_BEFORE_QUOTE = 7
 
 
 @dataclass
@@ -56,6 +84,7 @@ class _Deal:
     header_discount: Decimal = Decimal(0)
     signer_title: str = ""
     signer_name: str = ""
+    origin: _Origin | None = None
     made: dict = field(default_factory=dict)
 
 
@@ -110,6 +139,10 @@ def _deals(today: dt.date) -> list[_Deal]:
               contact=dict(first_name="Olivia", last_name="Hughes", title="Head of Sales Operations",
                            email="olivia.hughes@northwind.example"),
               signer_title="Head of Sales Operations",
+              origin=_Origin(source="advertising", lead_days=35, company_size="201-1000",
+                             touches=(("form_submission", "Google Ads — CRM search"),
+                                      ("form_submission", "LinkedIn Sponsored Content")),
+                             utm=(("google", "cpc", "crm-search"), ("linkedin", "social", "forecasting-playbook"))),
               lines=[dict(sku="L2C-CRM-SEAT", quantity=Decimal("25"), service_start=sub_start, service_end=sub_end,
                           section="Subscriptions"),
                      dict(sku="L2C-BILL-MON", quantity=Decimal("12"), service_start=sub_start, service_end=sub_end,
@@ -120,6 +153,9 @@ def _deals(today: dt.date) -> list[_Deal]:
                            city="上海", postal_code="200120", street="浦东新区世纪大道 100 号", country="CN"),
               contact=dict(first_name="敏", last_name="陈", title="IT 总监", email="chen.min@yunfan.example"),
               signer_title="IT 总监", signer_name="陈敏",
+              origin=_Origin(source="advertising", lead_days=50, company_size="51-200", touch_gap_days=25,
+                             touches=(("form_submission", "百度搜索推广"), ("page_visit", "微信公众号推广")),
+                             utm=(("baidu", "cpc", "crm-search-zh"), ("wechat", "social", "wechat-article"))),
               lines=[dict(sku="SVC-IMPL", quantity=Decimal("1"), section="Services"),
                      dict(sku="SVC-TRAIN", quantity=Decimal("2"), section="Services")]),
         _Deal(key="goods", owner="rep2", currency="USD", months_ago=2, payment_terms="net_15",
@@ -129,6 +165,8 @@ def _deals(today: dt.date) -> list[_Deal]:
               contact=dict(first_name="Daniel", last_name="Price", title="Store Operations Manager",
                            email="daniel.price@contoso-retail.example"),
               signer_title="Store Operations Manager",
+              origin=_Origin(source="partner", lead_days=28, company_size="1001-5000",
+                             touches=(("manual", "Partner Referral Programme"),)),
               lines=[dict(sku="HW-SCANNER", quantity=Decimal("40"), section="Hardware"),
                      dict(sku="HW-KIOSK", quantity=Decimal("3"), section="Hardware"),
                      dict(sku="SVC-TRAIN", quantity=Decimal("1"), section="Services")]),
@@ -172,12 +210,130 @@ def _enter_rates(finance, currencies: set[str], today: dt.date) -> int:
     return count
 
 
-def _sign_deal(deal: _Deal, users: dict, today: dt.date, index: int):
-    """Account, contact, opportunity, quote (approved, sent with its PDF), signed through the portal link."""
-    from l2c.contracts import services as contract_services
+def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+
+def _lead_dates(deal: _Deal, today: dt.date) -> dict[str, dt.datetime]:
+    """When the deal's lead came in, each touch, the conversion and the quote (Negotiation): all before the
+    contract starts, none after today."""
+    origin = deal.origin
+    quoted = month_start(today, deal.months_ago) - dt.timedelta(days=QUOTE_DAYS_BEFORE_START)
+    created = quoted - dt.timedelta(days=origin.lead_days)
+    return {
+        "created": _at(created, 10, 12),
+        "touches": [_at(created + dt.timedelta(days=i * origin.touch_gap_days), 10, 12 + i)
+                    for i in range(len(origin.touches))],
+        "converted": _at(quoted - dt.timedelta(days=CONVERTED_DAYS_BEFORE_QUOTE), 15, 30),
+        "quoted": _at(quoted, 11, 0),
+    }
+
+
+def _lead_of(deal: _Deal, users: dict, campaigns: dict, when: dict):
+    """The deal's lead as it came in: captured with its first touch (a form on a campaign's landing page, or
+    entered by the rep for a partner referral), later touches, then worked and qualified by its owner."""
+    from l2c.leads import services as lead_services
+    from l2c.leads.choices import ConsentBasis, LeadStatus, TouchKind
+
+    origin = deal.origin
+    rep = users[deal.owner]
+    first_kind, first_campaign = origin.touches[0]
+    campaign = campaigns[first_campaign]
+    utm = origin.utm[0] if origin.utm else ("", "", "")
+    values = dict(first_name=deal.contact["first_name"], last_name=deal.contact["last_name"],
+                  title=deal.contact.get("title", ""), email=deal.contact["email"], company=deal.account["name"],
+                  website=deal.account.get("website", ""), industry=deal.account.get("industry", ""),
+                  company_size=origin.company_size, city=deal.account.get("city", ""),
+                  country=deal.account.get("country", ""), source=origin.source, campaign=campaign, owner=rep,
+                  utm_source=utm[0], utm_medium=utm[1], utm_campaign=utm[2])
+    web = first_kind == TouchKind.FORM_SUBMISSION
+    if web:
+        values.update(consent_basis=ConsentBasis.CONSENT, consent_text=P.CONSENT_TEXT, consent_at=when["created"],
+                      consent_source=TOUCH_ACTOR_LABEL, consent_ip=SIGNER_IP)
+    else:
+        values.update(consent_basis=ConsentBasis.LEGITIMATE_INTEREST, consent_source=campaign.name)
+    prepared = lead_services.lead_prepare(actor=None if web else rep, values=values)
+    touch = {"kind": first_kind, "source": origin.source, "campaign": campaign, "occurred_at": when["touches"][0],
+             "utm_source": utm[0], "utm_medium": utm[1], "utm_campaign": utm[2]}
+    if web:
+        lead = lead_services.lead_capture(values=prepared, touch={**touch, "ip": SIGNER_IP, "user_agent": SIGNER_AGENT},
+                                          actor=None, actor_label=TOUCH_ACTOR_LABEL)
+    else:
+        lead = lead_services.lead_capture(values=prepared, touch=touch, actor=rep)
+    for index, (kind, name) in enumerate(origin.touches[1:], start=1):
+        utm = origin.utm[index] if len(origin.utm) > index else ("", "", "")
+        lead_services.touch_record(lead=lead, touch={
+            "kind": kind, "source": P.CAMPAIGN_SOURCE.get(campaigns[name].type, "other"),
+            "campaign": campaigns[name], "occurred_at": when["touches"][index], "utm_source": utm[0],
+            "utm_medium": utm[1], "utm_campaign": utm[2]})
+    lead = lead_services.lead_change_status(lead=lead, status=LeadStatus.WORKING, actor=rep)
+    return lead_services.lead_change_status(lead=lead, status=LeadStatus.QUALIFIED, actor=rep)
+
+
+def _date_origin(conversion, when: dict) -> None:
+    """Date the lead's history back (the services stamp it with the current time): created and consented
+    when it came in, converted a week before the quote; the account, contact and opportunity created at the
+    conversion, the opportunity in its first stage until the quote's date and in Negotiation from then on.
+    Saved with auto_now off, like the generator's rows, so every save signal (e.g. the reports' stale marks)
+    still sees the change."""
+    from l2c.customers.models import Account, Contact
+    from l2c.demo.generator import explicit_timestamps
+    from l2c.leads.models import Lead
+    from l2c.pipeline.models import Opportunity, StageHistory
+
+    converted, quoted = when["converted"], when["quoted"]
+    with explicit_timestamps([Lead, Opportunity, Account, Contact]), transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=conversion.lead.pk)
+        lead.created_at, lead.updated_at = when["created"], converted
+        lead.status_changed_at = lead.converted_at = converted
+        fields = ["created_at", "updated_at", "status_changed_at", "converted_at"]
+        if lead.consent_at is not None:
+            lead.consent_at = when["created"]
+            fields.append("consent_at")
+        lead.save(update_fields=fields)
+        for record in (conversion.account, conversion.contact):
+            record = type(record).objects.select_for_update().get(pk=record.pk)
+            record.created_at = record.updated_at = converted
+            record.save(update_fields=["created_at", "updated_at"])
+        # one stay in the first stage, and one in Negotiation unless the first stage was the last open one
+        stays = list(StageHistory.objects.select_for_update().filter(opportunity=conversion.opportunity)
+                     .order_by("entered_at", "id"))
+        entries = (converted, quoted)[:len(stays)]
+        for i, stay in enumerate(stays):
+            stay.entered_at, stay.left_at = entries[i], entries[i + 1] if i + 1 < len(entries) else None
+            stay.save(update_fields=["entered_at", "left_at"])
+        opportunity = Opportunity.objects.select_for_update().get(pk=conversion.opportunity.pk)
+        opportunity.created_at, opportunity.updated_at, opportunity.stage_entered_at = converted, quoted, entries[-1]
+        opportunity.save(update_fields=["created_at", "updated_at", "stage_entered_at"])
+
+
+def _convert_lead(deal: _Deal, users: dict, campaigns: dict, today: dt.date):
+    """The lead converted by its owner (the lead page's "Convert"): a new account completed with its address,
+    the contact, and the opportunity, moved to Negotiation when the quote was made."""
     from l2c.customers import services as customer_services
     from l2c.pipeline.models import Stage
-    from l2c.pipeline.services.opportunities import opportunity_create
+    from l2c.pipeline.services.conversion import lead_convert
+    from l2c.pipeline.services.opportunities import opportunity_move
+
+    rep = users[deal.owner]
+    when = _lead_dates(deal, today)
+    lead = _lead_of(deal, users, campaigns, when)
+    conversion = lead_convert(lead=lead, actor=rep, create_account_name=deal.account["name"],
+                              opportunity_name=f"{deal.account['name']}: {deal.title}", currency=deal.currency,
+                              expected_close_date=today)
+    address = {k: deal.account[k] for k in ("street", "postal_code") if deal.account.get(k)}
+    account = customer_services.account_update(account=conversion.account, actor=rep, **address)
+    stage = (Stage.objects.filter(is_active=True, is_won=False, is_lost=False, name="Negotiation").first()
+             or Stage.objects.filter(is_active=True, is_won=False, is_lost=False).order_by("-order", "id").first())
+    opportunity = opportunity_move(opportunity=conversion.opportunity, stage=stage, actor=rep)
+    _date_origin(conversion, when)
+    opportunity.refresh_from_db()
+    return account, conversion.contact, opportunity
+
+
+def _sign_deal(deal: _Deal, users: dict, campaigns: dict, today: dt.date, index: int):
+    """The converted lead's opportunity, quote (approved, sent with its PDF), signed through the portal link."""
+    from l2c.contracts import services as contract_services
     from l2c.quoting import portal_links
     from l2c.quoting.models import Product, Quote, QuoteStatus
     from l2c.quoting.pdf import render_quote_pdf
@@ -186,15 +342,9 @@ def _sign_deal(deal: _Deal, users: dict, today: dt.date, index: int):
 
     rep = users[deal.owner]
     start = month_start(today, deal.months_ago)
-    account = customer_services.account_create(actor=rep, **deal.account)
-    contact = customer_services.contact_create(actor=rep, account=account, **deal.contact)
-    stage = (Stage.objects.filter(is_active=True, is_won=False, is_lost=False, name="Negotiation").first()
-             or Stage.objects.filter(is_active=True, is_won=False, is_lost=False).order_by("-order", "id").first())
-    opportunity = opportunity_create(actor=rep, name=f"{deal.account['name']}: {deal.title}", account=account,
-                                     stage=stage, contact=contact, currency=deal.currency,
-                                     expected_close_date=today)
+    account, contact, opportunity = _convert_lead(deal, users, campaigns, today)
     quote = quote_services.quote_create(
-        actor=rep, opportunity=opportunity, title=deal.title, quote_date=start - dt.timedelta(days=21),
+        actor=rep, opportunity=opportunity, title=deal.title, quote_date=start - dt.timedelta(days=QUOTE_DAYS_BEFORE_START),
         valid_until=today + dt.timedelta(days=30), contract_start=start, contract_term_months=12,
         auto_renew=deal.key == "subscription", payment_terms=deal.payment_terms,
         terms="Prices exclude VAT. Hardware ships within 10 working days of the order.")
@@ -362,12 +512,13 @@ def _collect(deals: dict[str, _Deal], users: dict, when: Timeline) -> dict[str, 
 
 def ensure_demo_order_to_cash(users: dict) -> int:
     """Signed contracts with orders, shipments, milestones, invoices, payments, a bank statement and closed
-    revenue months, into a database without contracts (else nothing happens). `users` are the demo users by
+    revenue months, each deal converted from a lead of a demo campaign (the campaigns are created when
+    missing), into a database without contracts (else nothing happens). `users` are the demo users by
     username (rep, rep2, manager, finance are used). Returns how many contracts were created."""
     from l2c.billing.schedules import billing_run
     from l2c.contracts.models import Contract
     from l2c.demo.catalogue import ensure_catalogue
-    from l2c.demo.generator import ensure_stages
+    from l2c.demo.generator import ensure_campaigns, ensure_stages
     from l2c.revenue.close import close_period
 
     if Contract.objects.exists():
@@ -379,10 +530,11 @@ def ensure_demo_order_to_cash(users: dict) -> int:
     ensure_catalogue()
     ensure_stages()
     today = timezone.localdate()
+    campaigns = {c.name: c for c in ensure_campaigns(today, users["manager"])}
     deals = {deal.key: deal for deal in _deals(today)}
     _enter_rates(users["finance"], {deal.currency for deal in deals.values()}, today)
     for index, deal in enumerate(deals.values()):
-        account, contract = _sign_deal(deal, users, today, index)
+        account, contract = _sign_deal(deal, users, campaigns, today, index)
         deal.made.update(account=account, contract=contract)
     when = timeline(today)
     _fulfil(deals, users, when)

@@ -185,7 +185,6 @@ def test_lead_created_at_bounds_use_the_local_day(rep, settings):
 def test_reports_run_a_fixed_number_of_queries(history, admin_user, django_assert_max_num_queries):
     # grouped aggregates in the database: the query count does not grow with the number of leads
     from l2c.analytics import attribution, cycle_time
-
     from l2c.analytics.leadflow import ensure_current
 
     ensure_current()

@@ -20,7 +20,7 @@ from l2c.leads.models import Campaign, Lead
 from l2c.pipeline.models import Opportunity
 from l2c.pipeline.services.opportunities import opportunity_update
 
-from .funnel_history import at, invoice, lead_on, open_opportunity, pay, paid_lead, touch, won_contract
+from .funnel_history import invoice, lead_on, open_opportunity, paid_lead, pay, touch, won_contract
 
 D = Decimal
 JAN = dt.date(2026, 1, 10)
