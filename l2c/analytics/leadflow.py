@@ -45,7 +45,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def summary_rows(leads, *, chain: bool | None = None):
     if chain is False:
         traced = {
             "c_step": Case(When(qualified_condition(), then=Value(STEPS.index("qualified"))), default=Value(0)),
-            "c_uniform": Value(True), "c_first_cash": Value(None, output_field=DateField()),
+            "c_uniform": Value(True), "c_first_cash": Cast(Value(None), output_field=DateField()),
         }
     else:
         traced = {"c_step": reached_step(None), "c_uniform": _uniform(), "c_first_cash": first_cash_date(None)}
