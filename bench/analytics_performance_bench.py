@@ -51,77 +51,32 @@ def build(url: str, args) -> None:
 
 def add_quotes_invoices_quotas(n_invoices: int) -> None:
     from django.db import connection
-    from django.utils import timezone
-    from scale_data import Table, copy_rows, drop_secondary_indexes
-
-    from l2c.billing.models import Invoice, Payment, PaymentAllocation
-    from l2c.identity.models import Quota, User
-    from l2c.pipeline.models import Opportunity, Stage
-    from l2c.quoting.models import Quote, QuoteApproval
 
     rng = random.Random("analytics-performance")
+    add_quotes(rng)
+    add_invoices(rng, n_invoices)
+    quotas = add_quotas()
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
+    log(f"quotas: {quotas}; VACUUM ANALYZE done")
+
+
+def _past_prospecting():
+    from l2c.pipeline.models import Opportunity, Stage
+
     first = Stage.objects.order_by("order", "id").first()
-    won = set(Stage.objects.filter(is_won=True).values_list("pk", flat=True))
-    opportunities = list(Opportunity.objects.exclude(stage=first)
-                         .values_list("pk", "account_id", "owner_id", "currency", "created_at", "stage_id",
-                                      "closed_at"))
-    quote_table, approval_table = Table(Quote), Table(QuoteApproval)
-    invoice_table, payment_table, allocation_table = Table(Invoice), Table(Payment), Table(PaymentAllocation)
-    now = timezone.now()
+    return Opportunity.objects.exclude(stage=first)
 
-    def quotes_and_approvals():
-        quotes, approvals = [], []
-        for i, (pk, account, owner, currency, created, stage, closed) in enumerate(opportunities, start=1):
-            end = closed or now
-            submitted = created + (end - created) * 0.3
-            approved = submitted + dt.timedelta(hours=rng.randrange(1, 24 * 10))
-            sent = approved + dt.timedelta(hours=rng.randrange(1, 48))
-            accepted = sent + dt.timedelta(hours=rng.randrange(1, 24 * 20)) if stage in won else None
-            status = "accepted" if accepted else "sent"
-            quotes.append(quote_table.row(
-                id=i, number=f"QUO-B-{i:07d}", version=1, opportunity_id=pk, account_id=account, owner_id=owner,
-                status=status, currency=currency, quote_date=submitted.date(), valid_until=(sent + dt.timedelta(
-                    days=30)).date(), payment_terms="net_30", approved_at=approved, sent_at=sent,
-                accepted_at=accepted, created_at=submitted, updated_at=accepted or sent, is_primary=True))
-            if i % 2:
-                approvals.append(approval_table.row(
-                    id=len(approvals) + 1, quote_id=i, rule_name="Discount over 15 %", level=1,
-                    approver_roles=json.dumps(["manager"]), reason="Overall discount 20 % is over 15 %",
-                    status="approved", requested_at=submitted, decided_at=approved))
-        return quotes, approvals
 
-    def invoices():
-        rows, payments, allocations = [], [], []
-        n_accounts = max(a for _p, a, *_rest in opportunities)
-        today = now.date()
-        for i in range(1, n_invoices + 1):
-            issued = today - dt.timedelta(days=rng.randrange(0, 365))
-            gross = Decimal(rng.randrange(10, 5000) * 100)
-            paid = rng.random() < 0.6
-            account = rng.randrange(1, n_accounts + 1)
-            rows.append(invoice_table.row(
-                id=i, number=f"INV-B-{i:07d}", status="paid" if paid else "posted", account_id=account,
-                currency="USD", issue_date=issued, due_date=issued + dt.timedelta(days=30), payment_terms="net_30",
-                net_total=gross, gross_total=gross, amount_paid=gross if paid else 0, balance=0 if paid else gross,
-                ar_base=gross, ar_open_base=0 if paid else gross, rate=1, created_at=now, updated_at=now))
-            if paid:
-                day = issued + dt.timedelta(days=rng.randrange(5, 60))
-                payments.append(payment_table.row(
-                    id=len(payments) + 1, number=f"PAY-B-{i:07d}", account_id=account, date=day,
-                    method="bank_transfer", currency="USD", amount=gross, unapplied_amount=0, rate=1,
-                    amount_base=gross, unapplied_base=0, created_at=now, updated_at=now))
-                allocations.append(allocation_table.row(
-                    id=len(allocations) + 1, payment_id=len(payments), invoice_id=i, date=day, amount=gross,
-                    ar_base=gross, created_at=now))
-        return rows, payments, allocations
+def _copy_tables(tables) -> None:
+    """COPY each (Table, rows) with its secondary indexes dropped and rebuilt, then move its id sequence on."""
+    from django.db import connection
+    from scale_data import copy_rows, drop_secondary_indexes
 
-    quotes, approvals = quotes_and_approvals()
-    invoice_rows, payments, allocations = invoices()
     with connection.cursor() as django_cursor:
         cur = django_cursor.cursor
         cur.execute("SET session_replication_role = replica")
-        for table, rows in ((quote_table, quotes), (approval_table, approvals), (invoice_table, invoice_rows),
-                            (payment_table, payments), (allocation_table, allocations)):
+        for table, rows in tables:
             start = time.perf_counter()
             dropped = drop_secondary_indexes(cur, table.name)
             count = copy_rows(cur, table, rows)
@@ -131,7 +86,86 @@ def add_quotes_invoices_quotas(n_invoices: int) -> None:
                         f'"{table.name}"))')
             log(f"{table.name}: {count:,} rows in {time.perf_counter() - start:.1f} s")
         cur.execute("SET session_replication_role = origin")
+
+
+def add_quotes(rng: random.Random) -> None:
+    """A quote for every opportunity past Prospecting (quote i: the i-th of them by id order), half through a
+    discount approval; sent, and accepted when the opportunity is won."""
+    from django.utils import timezone
+    from scale_data import Table
+
+    from l2c.pipeline.models import Stage
+    from l2c.quoting.models import Quote, QuoteApproval
+
+    won = set(Stage.objects.filter(is_won=True).values_list("pk", flat=True))
+    opportunities = list(_past_prospecting().values_list("pk", "account_id", "owner_id", "currency", "created_at",
+                                                         "stage_id", "closed_at"))
+    quote_table, approval_table = Table(Quote), Table(QuoteApproval)
+    now = timezone.now()
+    quotes, approvals = [], []
+    for i, (pk, account, owner, currency, created, stage, closed) in enumerate(opportunities, start=1):
+        end = closed or now
+        submitted = created + (end - created) * 0.3
+        approved = submitted + dt.timedelta(hours=rng.randrange(1, 24 * 10))
+        sent = approved + dt.timedelta(hours=rng.randrange(1, 48))
+        accepted = sent + dt.timedelta(hours=rng.randrange(1, 24 * 20)) if stage in won else None
+        status = "accepted" if accepted else "sent"
+        quotes.append(quote_table.row(
+            id=i, number=f"QUO-B-{i:07d}", version=1, opportunity_id=pk, account_id=account, owner_id=owner,
+            status=status, currency=currency, quote_date=submitted.date(), valid_until=(sent + dt.timedelta(
+                days=30)).date(), payment_terms="net_30", approved_at=approved, sent_at=sent,
+            accepted_at=accepted, created_at=submitted, updated_at=accepted or sent, is_primary=True))
+        if i % 2:
+            approvals.append(approval_table.row(
+                id=len(approvals) + 1, quote_id=i, rule_name="Discount over 15 %", level=1,
+                approver_roles=json.dumps(["manager"]), reason="Overall discount 20 % is over 15 %",
+                status="approved", requested_at=submitted, decided_at=approved))
+    _copy_tables([(quote_table, quotes), (approval_table, approvals)])
+
+
+def add_invoices(rng: random.Random, n_invoices: int) -> None:
+    """`n_invoices` posted invoices over the last year (no contract), about 60 % paid with their payment and
+    allocation."""
+    from django.db.models import Max
+    from django.utils import timezone
+    from scale_data import Table
+
+    from l2c.billing.models import Invoice, Payment, PaymentAllocation
+
+    invoice_table, payment_table, allocation_table = Table(Invoice), Table(Payment), Table(PaymentAllocation)
+    now = timezone.now()
+    rows, payments, allocations = [], [], []
+    n_accounts = _past_prospecting().aggregate(n=Max("account_id"))["n"]
     today = now.date()
+    for i in range(1, n_invoices + 1):
+        issued = today - dt.timedelta(days=rng.randrange(0, 365))
+        gross = Decimal(rng.randrange(10, 5000) * 100)
+        paid = rng.random() < 0.6
+        account = rng.randrange(1, n_accounts + 1)
+        rows.append(invoice_table.row(
+            id=i, number=f"INV-B-{i:07d}", status="paid" if paid else "posted", account_id=account,
+            currency="USD", issue_date=issued, due_date=issued + dt.timedelta(days=30), payment_terms="net_30",
+            net_total=gross, gross_total=gross, amount_paid=gross if paid else 0, balance=0 if paid else gross,
+            ar_base=gross, ar_open_base=0 if paid else gross, rate=1, created_at=now, updated_at=now))
+        if paid:
+            day = issued + dt.timedelta(days=rng.randrange(5, 60))
+            payments.append(payment_table.row(
+                id=len(payments) + 1, number=f"PAY-B-{i:07d}", account_id=account, date=day,
+                method="bank_transfer", currency="USD", amount=gross, unapplied_amount=0, rate=1,
+                amount_base=gross, unapplied_base=0, created_at=now, updated_at=now))
+            allocations.append(allocation_table.row(
+                id=len(allocations) + 1, payment_id=len(payments), invoice_id=i, date=day, amount=gross,
+                ar_base=gross, created_at=now))
+    _copy_tables([(invoice_table, rows), (payment_table, payments), (allocation_table, allocations)])
+
+
+def add_quotas() -> int:
+    """A quarterly quota of 500,000 USD per rep for this quarter and the three before it; how many."""
+    from django.utils import timezone
+
+    from l2c.identity.models import Quota, User
+
+    today = timezone.now().date()
     quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     quotas = []
     for rep in User.objects.filter(role="rep"):
@@ -144,9 +178,7 @@ def add_quotes_invoices_quotas(n_invoices: int) -> None:
             quotas.append(Quota(user=rep, period_start=start, period_end=end, amount=Decimal("500000.00"),
                                 currency="USD"))
     Quota.objects.bulk_create(quotas)
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE")
-    log(f"quotas: {len(quotas)}; VACUUM ANALYZE done")
+    return len(quotas)
 
 
 def run() -> dict:

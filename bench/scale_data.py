@@ -227,6 +227,7 @@ class Generator:
         self.account_owner: list[int] = []
         self.account_country: list[int] = []
         self.stages: list = []
+        self.stage_weights = STAGE_WEIGHTS
 
     def pick_owner(self, rng, unassigned=0.04):
         if rng.random() < unassigned:
@@ -329,7 +330,7 @@ class Generator:
         from l2c.demo.pools import COMPETITORS, DEAL_NAMES_EN, DEAL_NAMES_ZH, LOST_REASONS, NEXT_STEPS
 
         rng = random.Random(f"{self.seed}-opportunities")
-        stage_cum = list(itertools.accumulate(STAGE_WEIGHTS))
+        stage_cum = list(itertools.accumulate(self.stage_weights))
         recent = self.now - dt.timedelta(days=30)
         heavy_owner = self.reps[0].pk
         for i in range(self.n_opps):
@@ -447,7 +448,12 @@ def main(argv=None) -> int:
     parser.add_argument("--contacts", type=int, default=150_000)
     parser.add_argument("--opportunities", type=int, default=200_000)
     parser.add_argument("--activities", type=int, default=2_000_000)
+    parser.add_argument("--stage-weights", default=",".join(map(str, STAGE_WEIGHTS)),
+                        help="relative share of opportunities in each of the 6 stages (Prospecting … Won, Lost)")
     args = parser.parse_args(argv)
+    stage_weights = tuple(int(w) for w in args.stage_weights.split(","))
+    if len(stage_weights) != 6 or min(stage_weights) < 0 or not sum(stage_weights):
+        parser.error("--stage-weights: give 6 non-negative integers, not all zero")
     url = pg_url(args.url)
     if not url.startswith(("postgres://", "postgresql://")):
         parser.error("--url must be a PostgreSQL URL")
@@ -472,6 +478,7 @@ def main(argv=None) -> int:
     gen = Generator(seed=args.seed, leads=args.leads, accounts=args.accounts, contacts=args.contacts,
                     opportunities=args.opportunities, activities=args.activities, people=people, pools=pools)
     gen.stages = list(Stage.objects.order_by("order", "id"))
+    gen.stage_weights = stage_weights
     if len(gen.stages) != 6:
         parser.error("expected the 6 default stages of a freshly migrated database")
 

@@ -24,8 +24,9 @@ Currency: invoiced, cash and revenue are in the company currency as booked. Oppo
 costs carry their own currency: each currency's sum is converted at the ledger's latest rate on or before
 `date_to` (ledger.services.rate_for); a currency without a rate is left out and named in `missing_rates`.
 The attributed campaigns and each lead's measures are kept per lead in analytics.LeadFlow (`leadflow`): one
-grouped query over those rows gives every measure, and only the leads whose chain the user does not wholly see
-(or whose opportunities are in several currencies) are traced again, one grouped query per measure.
+grouped query over those rows gives the leads and every measure; only the leads whose chain the user does not
+wholly see (or whose opportunities are in several currencies) are traced again, by id, through what the user
+may see.
 """
 from __future__ import annotations
 
@@ -96,6 +97,11 @@ def _convert(sums: dict, on_date, missing: set) -> dict:
     return out
 
 
+def _chunks(ids: list, size: int = 5000):
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
 def attribution(*, user, params: ReportParams, model: str = "first") -> dict:
     """{"currency", "model", "rows": [{campaign_id, campaign, cost, leads, pipeline, won, invoiced, cash,
     revenue, roi}], "no_campaign": {...}, "total": {...}, "missing_rates": [...], "revenue_shown": bool}."""
@@ -106,8 +112,6 @@ def attribution(*, user, params: ReportParams, model: str = "first") -> dict:
     from l2c.revenue.models import RevenuePosting
     from l2c.revenue.services import can_use_revenue
 
-    from .models import LeadFlow
-
     require_reports_user(user)
     model = parse_model(model)
     company = _company()
@@ -116,60 +120,60 @@ def attribution(*, user, params: ReportParams, model: str = "first") -> dict:
     values: dict = {m: defaultdict(lambda: ZERO) for m in MEASURES}
     missing: set = set()
 
-    for row in cohort.values(camp).annotate(n=Count("pk")).order_by():
-        values["leads"][row[camp]] += row["n"]
-
     # leads whose stored sums hold for this user: all for an admin, else those whose whole chain the user sees;
-    # opportunities in more than one currency are summed per currency below, with the rest traced again
+    # the others (and leads with opportunities in several currencies) are traced again below
     live = Q(mixed_currency=True) if can_see_all(user) else Q(mixed_currency=True) | Q(uniform=False)
     revenue_shown = can_use_revenue(user)
-    stored = {f"s_{m}": Sum(m) for m in MONEY_MEASURES if m != "revenue" or revenue_shown}
+    stored = {f"s_{m}": Sum(m, filter=~live) for m in MONEY_MEASURES if m != "revenue" or revenue_shown}
     pipeline_sums: dict = {"pipeline": defaultdict(dict), "won": defaultdict(dict)}
-    for row in cohort.exclude(live).values(camp, "currency").annotate(**stored).order_by():
+
+    def add_pipeline(measure, key, currency, amount):
+        if amount:
+            sums = pipeline_sums[measure][key]
+            sums[currency] = sums.get(currency, ZERO) + amount
+
+    # one grouped scan of the cohort: leads and the stored sums per campaign and currency
+    for row in cohort.values(camp, "currency").annotate(n=Count("pk"), **stored).order_by():
         key = row[camp]
+        values["leads"][key] += row["n"]
         for m in ("pipeline", "won"):
-            if row[f"s_{m}"]:
-                sums = pipeline_sums[m][key]
-                sums[row["currency"]] = sums.get(row["currency"], ZERO) + row[f"s_{m}"]
+            add_pipeline(m, key, row["currency"], row[f"s_{m}"])
         for m in ("invoiced", "cash", "revenue"):
             if f"s_{m}" in stored:
                 values[m][key] += row[f"s_{m}"] or ZERO
 
-    live_leads = cohort.filter(live).values("pk")
-    flow_campaign = Subquery(LeadFlow.objects.filter(lead_id=OuterRef("lead_id")).values(camp)[:1])
-    visible_opps = Opportunity.objects.restrict(user).filter(lead__in=live_leads)
-    for measure, qs in (("pipeline", visible_opps.filter(closed_at__isnull=True, stage__is_won=False,
-                                                        stage__is_lost=False)),
-                        ("won", visible_opps.filter(stage__is_won=True))):
-        for row in qs.annotate(camp=flow_campaign).values("camp", "currency").annotate(s=Sum("amount")).order_by():
-            sums = pipeline_sums[measure][row["camp"]]
-            sums[row["currency"]] = sums.get(row["currency"], ZERO) + (row["s"] or ZERO)
+    # the leads traced again: their ids first (few: usually none for an admin), then their records by id
+    campaign_of = dict(cohort.filter(live).values_list("lead_id", camp))
+    opportunity_campaign = {}
+    for ids in _chunks(list(campaign_of)):
+        for pk, lead, currency, amount, closed_at, won, lost in Opportunity.objects.restrict(user).filter(
+                lead_id__in=ids).values_list("pk", "lead_id", "currency", "amount", "closed_at", "stage__is_won",
+                                             "stage__is_lost"):
+            key = opportunity_campaign[pk] = campaign_of[lead]
+            if won:
+                add_pipeline("won", key, currency, amount)
+            elif closed_at is None and not lost:
+                add_pipeline("pipeline", key, currency, amount)
     for measure in ("pipeline", "won"):
         for key, amount in _convert(pipeline_sums[measure], params.date_to, missing).items():
             values[measure][key] += amount
-
-    visible_invoices = Invoice.objects.restrict(user).filter(contract__opportunity__in=visible_opps.values("pk")) \
-        .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
-    invoice_campaign = Subquery(LeadFlow.objects.filter(lead_id=OuterRef("contract__opportunity__lead_id"))
-                                .values(camp)[:1])
-    for row in visible_invoices.annotate(camp=invoice_campaign).values("camp").annotate(s=Sum("ar_base")).order_by():
-        values["invoiced"][row["camp"]] += row["s"] or ZERO
-
-    allocations = PaymentAllocation.objects.filter(invoice__in=visible_invoices.values("pk"),
-                                                   payment__reversed_at__isnull=True)
-    allocation_campaign = Subquery(LeadFlow.objects.filter(
-        lead_id=OuterRef("invoice__contract__opportunity__lead_id")).values(camp)[:1])
-    for row in allocations.annotate(camp=allocation_campaign).values("camp") \
-            .annotate(s=Sum(F("ar_base") + F("fx_base"), output_field=WIDE)).order_by():
-        values["cash"][row["camp"]] += row["s"] or ZERO
-
+    invoice_campaign = {}
+    for ids in _chunks(list(opportunity_campaign)):
+        for pk, opportunity, ar_base in Invoice.objects.restrict(user).filter(contract__opportunity_id__in=ids) \
+                .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID)) \
+                .values_list("pk", "contract__opportunity_id", "ar_base"):
+            key = invoice_campaign[pk] = opportunity_campaign[opportunity]
+            values["invoiced"][key] += ar_base or ZERO
+    for ids in _chunks(list(invoice_campaign)):
+        for row in PaymentAllocation.objects.filter(invoice_id__in=ids, payment__reversed_at__isnull=True) \
+                .values("invoice_id").annotate(s=Sum(F("ar_base") + F("fx_base"), output_field=WIDE)).order_by():
+            values["cash"][invoice_campaign[row["invoice_id"]]] += row["s"] or ZERO
     if revenue_shown:
-        postings = RevenuePosting.objects.filter(
-            reversed=False, revenue_contract__contract__opportunity__in=visible_opps.values("pk"))
-        posting_campaign = Subquery(LeadFlow.objects.filter(
-            lead_id=OuterRef("revenue_contract__contract__opportunity__lead_id")).values(camp)[:1])
-        for row in postings.annotate(camp=posting_campaign).values("camp").annotate(s=Sum("revenue_base")).order_by():
-            values["revenue"][row["camp"]] += row["s"] or ZERO
+        for ids in _chunks(list(opportunity_campaign)):
+            opportunity = "revenue_contract__contract__opportunity_id"
+            for row in RevenuePosting.objects.filter(reversed=False, **{f"{opportunity}__in": ids}) \
+                    .values(opportunity).annotate(s=Sum("revenue_base")).order_by():
+                values["revenue"][opportunity_campaign[row[opportunity]]] += row["s"] or ZERO
 
     start, end = params.date_from, params.date_to
     campaign_ids = {k for m in MEASURES for k in values[m] if k is not None}

@@ -269,17 +269,18 @@ def team_section(*, user, today: dt.date | None = None, now: dt.datetime | None 
 # --- finance: AR, cash, deferred revenue ----------------------------------------------------------------
 
 def receivables(*, user, today: dt.date) -> dict:
-    """Open receivables today per currency, by days past due (billing.selectors.ar_aging): four queries."""
-    from l2c.billing.selectors import ar_aging
+    """Open receivables today per currency, by days past due (billing.selectors.ar_totals: the AR aging
+    report's totals, grouped in the database): one query."""
+    from l2c.billing.selectors import ar_totals
 
-    report = ar_aging(user=user, as_of=today)
+    report = ar_totals(user=user, as_of=today)
     keys = [key for key, _label in report["buckets"]]
     currencies = []
     for group in report["currencies"]:
         total, currency = group["total"], group["currency"]
         currencies.append({"currency": currency, "total": round_money(total["total"], currency),
                            "overdue": round_money(total["total"] - total["current"], currency),
-                           "customers": len(group["customers"]),
+                           "customers": group["customers"],
                            "buckets": {key: round_money(total[key], currency) for key in keys}})
     return {"as_of": today, "buckets": keys, "currencies": currencies, "url": reverse("billing:ar-aging")}
 

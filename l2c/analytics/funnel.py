@@ -287,17 +287,6 @@ def flow_cohort(*, user, params: ReportParams):
     return qs
 
 
-def flow_step(user):
-    """The furthest step of a flow row as `user` sees it: the stored one when the user sees everything or the
-    lead's chain is uniform (see LeadFlow), else traced again through what the user may see."""
-    from l2c.core.visibility import can_see_all
-
-    if can_see_all(user):
-        return F("step")
-    return Case(When(uniform=True, then=F("step")), default=reached_step(user, qualified=Q(qualified=True)),
-                output_field=IntegerField())
-
-
 def _counts(qs, group: str | None) -> list[dict]:
     aggregates = {step: Count("pk", filter=Q(reached__gte=i)) for i, step in enumerate(STEPS)}
     if group is None:
@@ -322,18 +311,35 @@ def _with_rates(counts: dict) -> list[dict]:
 
 def funnel(*, user, params: ReportParams) -> dict:
     """{"total": [steps], "rows": [{"key", "label", "steps"}...] (by `params.by`)}; each step
-    {"step", "label", "count", "from_previous", "from_top"}."""
+    {"step", "label", "count", "from_previous", "from_top"}.
+
+    Counted from the flow summaries: their stored furthest step where the user sees everything or the lead's
+    chain is uniform (one grouped scan), and traced again through what the user may see for the other leads
+    (a second grouped query over those few)."""
+    from l2c.core.visibility import can_see_all
+
     require_reports_user(user)
-    qs = flow_cohort(user=user, params=params).annotate(reached=flow_step(user))
-    total = _counts(qs, None)[0]
+    cohort = flow_cohort(user=user, params=params)
+    group = DIMENSIONS[params.by] if params.by else None
+    if can_see_all(user):
+        parts = [(cohort, F("step"))]
+    else:
+        parts = [(cohort.filter(uniform=True), F("step")),
+                 (cohort.filter(uniform=False), reached_step(user, qualified=Q(qualified=True)))]
+    merged: dict = {}
+    for qs, reached in parts:
+        for row in _counts(qs.annotate(reached=reached), group):
+            key = row.pop(group) if group else None
+            counts = merged.setdefault(key, dict.fromkeys(STEPS, 0))
+            for step in STEPS:
+                counts[step] += row[step] or 0
+    total = {step: sum(counts[step] for counts in merged.values()) for step in STEPS}
     rows = []
-    if params.by:
-        group = DIMENSIONS[params.by]
-        grouped = _counts(qs, group)
-        labels = dimension_labels(params.by, [r[group] for r in grouped])
-        for r in grouped:
-            key = r[group]
-            rows.append({"key": key, "label": labels.get(key) or no_value_label(params.by), "steps": _with_rates(r)})
+    if group:
+        labels = dimension_labels(params.by, list(merged))
+        for key, counts in merged.items():
+            rows.append({"key": key, "label": labels.get(key) or no_value_label(params.by),
+                         "steps": _with_rates(counts)})
         rows.sort(key=lambda r: (-r["steps"][0]["count"], str(r["label"])))
     return {"params": params, "total": _with_rates(total), "rows": rows}
 

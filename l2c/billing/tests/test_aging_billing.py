@@ -75,3 +75,42 @@ def test_void_invoice_ages_until_its_credit_note(finance, rep):
     services.credit_note_post(actor=finance, credit_note=note)
     assert selectors.ar_aging(user=finance, as_of=dt.date(2026, 2, 9))["currencies"][0]["total"]["total"] == D("1380")
     assert selectors.ar_aging(user=finance, as_of=dt.date(2026, 2, 10))["currencies"] == []
+
+
+def test_ar_totals_equal_the_aging_report_on_every_day(finance, rep, rep2):
+    # a book with a bit of everything: full, part and late payments, a reversed payment, a write-off, a credit
+    # note voiding an invoice, two currencies and two customers
+    from l2c.billing.reversals import payment_reverse
+
+    set_rate("EUR", DAY, "1.1")
+    paid = post(finance, make_contract(owner=rep, start=DAY), DAY)
+    part = post(finance, make_contract(owner=rep, start=DAY), dt.date(2026, 1, 20))
+    bounced = post(finance, make_contract(owner=rep2, start=DAY), dt.date(2026, 2, 1))
+    voided = post(finance, make_contract(owner=rep2, start=DAY), dt.date(2026, 2, 5))
+    euro = post(finance, make_contract(owner=rep, start=DAY, currency="EUR", lines=(("1", "50", "0"),)), DAY)
+    services.payment_record(actor=finance, account=paid.account, date=dt.date(2026, 2, 20), method="card",
+                            currency="USD", amount=D("1380"), allocations=[(paid, D("1380"))])
+    services.payment_record(actor=finance, account=part.account, date=dt.date(2026, 3, 1), method="card",
+                            currency="USD", amount=D("500"), allocations=[(part, D("500"))])
+    services.write_off(actor=finance, invoice=part, amount=D("80"), reason="dispute", date=dt.date(2026, 3, 20))
+    payment = services.payment_record(actor=finance, account=bounced.account, date=dt.date(2026, 2, 25),
+                                      method="card", currency="USD", amount=D("1380"),
+                                      allocations=[(bounced, D("1380"))])
+    payment_reverse(actor=finance, payment=payment, reason="Bounced", date=dt.date(2026, 3, 10))
+    note = services.credit_note_create(actor=finance, invoice=voided, amount=voided.balance, reason="wrong",
+                                       issue_date=dt.date(2026, 3, 5))
+    services.credit_note_post(actor=finance, credit_note=note)
+    services.payment_record(actor=finance, account=euro.account, date=dt.date(2026, 4, 2), method="card",
+                            currency="EUR", amount=D("50"), allocations=[(euro, D("50"))])
+    seen = set()
+    day = dt.date(2025, 12, 30)
+    while day <= dt.date(2026, 6, 1):
+        aging = selectors.ar_aging(user=finance, as_of=day)
+        totals = selectors.ar_totals(user=finance, as_of=day)
+        assert [(c["currency"], c["total"], len(c["customers"])) for c in aging["currencies"]] == [
+            (c["currency"], c["total"], c["customers"]) for c in totals["currencies"]], day
+        seen.add(tuple(c["total"]["total"] for c in totals["currencies"]))
+        day += dt.timedelta(days=3)
+    assert len(seen) > 5  # the book changed along the way: the comparison covered different states
+    # a rep sees only their customers' invoices
+    assert selectors.ar_totals(user=rep2, as_of=dt.date(2026, 3, 1))["currencies"][0]["total"]["total"] == D("1380")
