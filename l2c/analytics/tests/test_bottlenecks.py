@@ -78,8 +78,9 @@ def history(rep, rep2, outsider):
                                  requested_at=at(dt.date(2026, 2, 1)))
     q2 = _quote(deals[1], rep, "QUO-2", status=QuoteStatus.ACCEPTED, approved_at=at(dt.date(2026, 3, 5)),
                 sent_at=at(dt.date(2026, 3, 6)), accepted_at=at(dt.date(2026, 3, 7)))
-    QuoteApproval.objects.create(quote=q2, rule_name="r", reason="x", status=ApprovalStatus.APPROVED,
-                                 requested_at=at(dt.date(2026, 3, 1)))
+    for level in (1, 2):  # one round asking two levels at the same moment: still one quote
+        QuoteApproval.objects.create(quote=q2, rule_name="r", reason="x", status=ApprovalStatus.APPROVED,
+                                     level=level, requested_at=at(dt.date(2026, 3, 1)))
     # approved with no rule hit: no approval rows, not a turnaround
     _quote(deals[2], rep, "QUO-3", status=QuoteStatus.APPROVED, approved_at=at(dt.date(2026, 2, 10)))
     # a colleague's quote, signed after 7 days
