@@ -92,6 +92,9 @@ def cases(users: dict, today: dt.date, now: dt.datetime) -> list[tuple[str, str,
         parts = {"sales": ("hot_leads", "my_quarter"), "team": ("team_forecast", "stuck_deals"),
                  "finance": ("receivables", "cash_received", "deferred_revenue")}
         for role, user in users.items():
+            # the whole home page's data, as the page and GET /api/v1/reports/dashboard ask for it
+            out.append(("dashboard (home page)", role, "today",
+                        lambda u=user: dashboards.dashboard(user=u, today=today, now=now)))
             for section in dashboards.section_names(user):
                 fn = getattr(dashboards, f"{section}_section")
                 out.append((f"dashboard {section}", role, "today",

@@ -375,7 +375,8 @@ def _overrides(user, months, *, owner_id, team_id, everyone: bool = False) -> tu
     return owner_overrides, team_overrides
 
 
-def forecast_report(*, user, date_from=None, date_to=None, as_of=None, owner=None, team=None) -> dict:
+def forecast_report(*, user, date_from=None, date_to=None, as_of=None, owner=None, team=None,
+                    contracted: bool = True) -> dict:
     """The forecast `user` may see: {currency, as_of, months, rows (per owner), teams, totals (per month),
     unconverted, contracted (or None: sales roles do not see revenue), pipeline (False for finance)}."""
     require_forecast_user(user)
@@ -401,7 +402,7 @@ def forecast_report(*, user, date_from=None, date_to=None, as_of=None, owner=Non
             return {**built, "unconverted": converter.unconverted_list()}
 
         calls["pipeline"] = pipeline
-    if can_see_contracted(user):
+    if contracted and can_see_contracted(user):  # `contracted=False`: a caller that shows only the pipeline
         calls["contracted"] = lambda: {"contracted": contracted_revenue(user=user, as_of=as_of, months=months)}
     for found in _side_by_side(calls).values():
         report.update(found)
