@@ -13,8 +13,9 @@ Kept correct:
   changes services announce through `core.changes` (reassignments, merges, import updates, revenue postings),
   insert the affected leads' ids into `LeadFlowDirty` in the changing transaction: a committed change is never
   lost, a rolled-back one marks nothing;
-- **new leads** (web forms, imports by COPY, the API) need no mark: every lead with an id above the highest
-  summarised one, less a window for transactions that commit out of order, is summarised when missing;
+- **new leads**: a bulk insert (imports by COPY, the web-form/API batch) announces its block of ids, marked as
+  one range; a lead created one at a time needs no mark: every lead with an id above the highest summarised
+  one, less a window for transactions that commit out of order, is summarised when missing;
 - `ensure_current()` does both (one indexed query each when nothing changed) before every report read, and
   the worker does it every minute; `rebuild_all()` (`l2c analytics-rebuild`, nightly on the worker) recomputes
   every row, the safety net for anything changed behind the application's back (raw SQL).
@@ -245,7 +246,15 @@ def _on_delete(sender, instance, **kwargs) -> None:
     _on_save(sender, instance)
 
 
-def _on_rows_changed(sender, pks, **kwargs) -> None:
+def _on_rows_changed(sender, pks, pk_range=None, **kwargs) -> None:
+    from .models import LeadFlowDirty
+
+    if pk_range is not None:
+        if sender._meta.label_lower == "leads.lead":
+            LeadFlowDirty.objects.create(lead_id=pk_range[0], last_lead_id=pk_range[1])
+        else:
+            mark_related(sender, range(pk_range[0], pk_range[1] + 1))
+        return
     mark_related(sender, pks)
 
 
@@ -267,16 +276,22 @@ def connect_signals() -> None:
 def drain() -> int:
     """Recompute the leads marked stale, then take their marks off (only the marks read: one added meanwhile
     stays for the next round)."""
+    from l2c.leads.models import Lead
+
     from .models import LeadFlowDirty
 
     done = 0
     while True:
-        marks = list(LeadFlowDirty.objects.order_by("pk").values_list("pk", "lead_id")[:BATCH])
+        marks = list(LeadFlowDirty.objects.order_by("pk").values_list("pk", "lead_id", "last_lead_id")[:BATCH])
         if not marks:
             return done
-        compute(lead for _pk, lead in marks)
+        compute(lead for _pk, lead, last in marks if last is None)
+        for _pk, first, last in marks:
+            if last is not None:  # a range: in blocks of BATCH ids
+                for start in range(first, last + 1, BATCH):
+                    _upsert(Lead.objects.filter(pk__gte=start, pk__lte=min(start + BATCH - 1, last)))
         LeadFlowDirty.objects.filter(pk__lte=marks[-1][0], pk__gte=marks[0][0]).filter(
-            pk__in=[pk for pk, _lead in marks]).delete()
+            pk__in=[pk for pk, _lead, _last in marks]).delete()
         done += len(marks)
 
 

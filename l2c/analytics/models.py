@@ -186,6 +186,7 @@ class LeadFlowDirty(models.Model):
     it stale (so a committed change is never missed), taken off when the row is computed."""
 
     lead_id = models.BigIntegerField()
+    last_lead_id = models.BigIntegerField(null=True)  # a range of leads (a bulk insert): lead_id..last_lead_id
 
     def __str__(self) -> str:
-        return f"lead {self.lead_id}"
+        return f"lead {self.lead_id}" + (f"..{self.last_lead_id}" if self.last_lead_id else "")

@@ -18,3 +18,10 @@ def announce(model, pks: Iterable) -> None:
     pks = [pk for pk in pks if pk is not None]
     if pks:
         rows_changed.send(sender=model, pks=pks)
+
+
+def announce_range(model, first: int, last: int) -> None:
+    """Rows with primary keys from `first` to `last` (inclusive) changed or were created (a bulk insert of a
+    block of ids): one message for any number of rows. Subscribers get `pk_range=(first, last)`, `pks=None`."""
+    if first is not None and last is not None and first <= last:
+        rows_changed.send(sender=model, pks=None, pk_range=(first, last))

@@ -183,3 +183,24 @@ def test_attribution_from_the_summary_sums_to_cash_for_each_role(mixed_history, 
             invoice__in=invoices.values("pk"), payment__reversed_at__isnull=True)), D(0))
         assert result["total"]["cash"] == cash
         assert result["total"]["leads"] == report.lead_cohort(user=user, params=params).count()
+
+
+def test_an_import_marks_its_block_of_new_leads(tmp_path, admin_user, rep, monkeypatch):
+    # an import's COPY sends no signal: its chunk announces the block of ids, marked as one range, so the new
+    # leads are summarised even where the id window of catch_up would not reach them (a long import committing
+    # after later leads were summarised)
+    from l2c.leads.imports.engine import ImportOptions, run_import
+
+    lead_on(JAN, owner=rep)
+    leadflow.ensure_current()
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Email,Company\nAda Lovelace,ada@example.com,Analytical Engines\n"
+                    "Grace Hopper,grace@example.com,US Navy\n", encoding="utf-8")
+    run_import(path, ImportOptions(default_region="CN"), actor=admin_user)
+    new = list(Lead.objects.filter(email__in=["ada@example.com", "grace@example.com"]).values_list("pk", flat=True))
+    marks = list(LeadFlowDirty.objects.values_list("lead_id", "last_lead_id"))
+    assert marks == [(min(new), max(new))]
+    monkeypatch.setattr(leadflow, "catch_up", lambda: 0)  # only the range mark can bring them in
+    leadflow.ensure_current()
+    assert set(LeadFlow.objects.filter(lead_id__in=new).values_list("lead_id", flat=True)) == set(new)
+    assert stored() == fresh()

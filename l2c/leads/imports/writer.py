@@ -153,6 +153,10 @@ class LeadWriter:
 
     def insert_leads(self, rows: list[list]) -> None:
         self.insert(Lead, self.lead_columns, rows)
+        if self.write and rows:
+            # one announcement for the chunk (derived figures, e.g. analytics' lead flow, mark the id range)
+            ids = [row[self.lead_pos["id"]] for row in rows]
+            changes.announce_range(Lead, min(ids), max(ids))
         self.leads_written += len(rows) if self.write else 0
 
     def insert_touches(self, rows: list[list]) -> None:

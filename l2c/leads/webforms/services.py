@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from l2c.core import audit, events
+from l2c.core import audit, changes, events
 from l2c.core.errors import FieldError, PermissionDenied, ValidationFailed
 from l2c.core.validation import check_choice, check_max_lengths, check_owner, raise_if_errors
 from l2c.core.visibility import Role
@@ -353,6 +353,7 @@ def leads_bulk_capture(*, actor, items: list[BulkItem], on_duplicate: str = OnDu
         Lead.objects.bulk_create(leads, batch_size=500)
         if any(lead.pk is None for lead in leads):  # pragma: no cover - every supported database returns ids
             raise RuntimeError("the database did not return the ids of the new leads")
+        changes.announce_range(Lead, min(lead.pk for lead in leads), max(lead.pk for lead in leads))
         base_touch = dict(touch or {"kind": TouchKind.API})
         Touch.objects.bulk_create([
             Touch(lead=lead, occurred_at=now, **{"source": lead.source, "campaign": lead.campaign, **base_touch})
