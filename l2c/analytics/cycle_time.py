@@ -16,19 +16,9 @@ import datetime as dt
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import (
-    Case,
-    Count,
-    DateField,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Min,
-    OuterRef,
-    Subquery,
-    When,
-)
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, OuterRef, Subquery
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .funnel import (
@@ -60,14 +50,20 @@ def first_cash_date(user):
                     .annotate(first=Min("date")).values("first")[:1])
 
 
-def flow_first_cash(user):
-    """The first cash of a flow row as `user` sees it (stored, or traced again for a non-uniform chain)."""
-    from l2c.core.visibility import can_see_all
+def traced_first_cash(user, lead_ids: list) -> dict:
+    """{lead id: date of its first cash} through the invoices `user` may see, for a few leads, by id (what
+    `first_cash_date(user)` gives per lead)."""
+    from l2c.billing.models import Invoice, PaymentAllocation
 
-    if can_see_all(user):
-        return F("first_cash_on")
-    return Case(When(uniform=True, then=F("first_cash_on")), default=first_cash_date(user),
-                output_field=DateField())
+    found = {}
+    lead = "invoice__contract__opportunity__lead_id"
+    for start in range(0, len(lead_ids), 5000):
+        chunk = lead_ids[start:start + 5000]
+        for row in PaymentAllocation.objects.filter(**{f"{lead}__in": chunk}, payment__reversed_at__isnull=True,
+                                                    invoice__in=Invoice.objects.restrict(user).values("pk")) \
+                .values(lead).annotate(first=Min("date")).order_by():
+            found[row[lead]] = row["first"]
+    return found
 
 
 def percentile(histogram: list[tuple[int, int]], fraction: Decimal) -> Decimal | None:
@@ -119,18 +115,29 @@ def _days(value) -> int:
 def cycle_time(*, user, params: ReportParams) -> dict:
     """{"total": stats, "rows": [{"key", "label", **stats}]}; stats: leads, count (reached cash), median,
     p75, p90, mean, min, max (days) and histogram [{"label", "count"}]."""
+    from l2c.core.visibility import can_see_all
+
     require_reports_user(user)
     cohort = flow_cohort(user=user, params=params)
     group = DIMENSIONS[params.by] if params.by else None
     lead_counts = {(r[group] if group else None): r["n"]
                    for r in (cohort.values(*([group] if group else [])).annotate(n=Count("pk")).order_by()
                              if group else [{"n": cohort.count()}])}
-    cash = cohort.annotate(first_cash=flow_first_cash(user)).filter(first_cash__isnull=False).annotate(
-        days=ExpressionWrapper(F("first_cash") - TruncDate("created_at"), output_field=DurationField()))
+    # the stored first cash (all of it for an admin; where the lead's chain is uniform for the others) ...
+    stored = cohort if can_see_all(user) else cohort.filter(uniform=True)
+    cash = stored.filter(first_cash_on__isnull=False).annotate(
+        days=ExpressionWrapper(F("first_cash_on") - TruncDate("created_at"), output_field=DurationField()))
     fields = ["days", *([group] if group else [])]
     histograms: dict = defaultdict(lambda: defaultdict(int))
     for row in cash.values(*fields).annotate(n=Count("pk")).order_by():
         histograms[row[group] if group else None][_days(row["days"])] += row["n"]
+    # ... and the few other leads traced again by id, through the invoices the user may see
+    if not can_see_all(user):
+        rows = {lead: (key, created) for lead, key, created in cohort.filter(uniform=False).values_list(
+            "lead_id", group or "uniform", "created_at").order_by()}
+        for lead, first in traced_first_cash(user, list(rows)).items():
+            key, created = rows[lead]
+            histograms[key if group else None][(first - timezone.localtime(created).date()).days] += 1
     total_histogram: dict[int, int] = defaultdict(int)
     for histogram in histograms.values():
         for days, n in histogram.items():

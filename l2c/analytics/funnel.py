@@ -242,10 +242,14 @@ def _step_flags(user) -> dict:
     opportunities = _visible(Opportunity, user).filter(lead=OuterRef("pk"))
     invoices = _visible(Invoice, user).filter(contract__opportunity__lead=OuterRef("pk")) \
         .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID))
-    if user is not None:  # the chain must run through opportunities the user may see
-        visible_opps = Opportunity.objects.restrict(user).values("pk")
-        invoices = invoices.filter(contract__opportunity__in=visible_opps)
-        quotes = Quote.objects.restrict(user).filter(opportunity__in=visible_opps)
+    if user is not None:
+        # the chain must run through opportunities the user may see: their visibility rule applied along the
+        # path (a probe per lead), not as the set of every visible opportunity (built again per subquery)
+        from .bottlenecks import visible_q
+
+        rule = type(Opportunity.objects.all())
+        invoices = invoices.filter(visible_q(user, rule, "contract__opportunity__owner"))
+        quotes = Quote.objects.restrict(user).filter(visible_q(user, rule, "opportunity__owner"))
     else:
         quotes = Quote.objects.all()
     return {
@@ -271,6 +275,38 @@ def reached_step(user, qualified=None) -> Case:
     deeper = [When(flags[step], then=Value(STEPS.index(step))) for step in ("paid", "invoiced", "won", "quote_sent")]
     return Case(When(~flags["opportunity"], then=below_opportunity), *deeper,
                 default=Value(STEPS.index("opportunity")), output_field=IntegerField())
+
+
+def traced_steps(user, qualified: dict) -> dict:
+    """{lead id: index in STEPS of the furthest step} for the leads of `qualified` ({lead id: qualified?}), through
+    the records `user` may see: what `reached_step(user)` gives, computed from a few queries by id (for the
+    handful of leads a flow summary cannot answer for a restricted user) instead of subqueries per lead."""
+    from l2c.billing.models import Invoice, InvoiceStatus
+    from l2c.pipeline.models import Opportunity
+    from l2c.quoting.models import Quote
+
+    steps = {lead: STEPS.index("qualified") if is_qualified else 0 for lead, is_qualified in qualified.items()}
+    opportunity_lead: dict = {}
+    ids = list(qualified)
+    for start in range(0, len(ids), 5000):
+        for pk, lead, won in Opportunity.objects.restrict(user).filter(lead_id__in=ids[start:start + 5000]) \
+                .values_list("pk", "lead_id", "stage__is_won"):
+            opportunity_lead[pk] = lead
+            reached = STEPS.index("won") if won else STEPS.index("opportunity")
+            steps[lead] = max(steps[lead], reached)
+    opportunities = list(opportunity_lead)
+    for start in range(0, len(opportunities), 5000):
+        chunk = opportunities[start:start + 5000]
+        for opportunity in Quote.objects.restrict(user).filter(opportunity_id__in=chunk, sent_at__isnull=False) \
+                .values_list("opportunity_id", flat=True):
+            lead = opportunity_lead[opportunity]
+            steps[lead] = max(steps[lead], STEPS.index("quote_sent"))
+        for opportunity, status in Invoice.objects.restrict(user).filter(contract__opportunity_id__in=chunk) \
+                .exclude(status__in=(InvoiceStatus.DRAFT, InvoiceStatus.VOID)) \
+                .values_list("contract__opportunity_id", "status"):
+            lead = opportunity_lead[opportunity]
+            steps[lead] = max(steps[lead], STEPS.index("paid" if status == InvoiceStatus.PAID else "invoiced"))
+    return steps
 
 
 def flow_cohort(*, user, params: ReportParams):
@@ -321,18 +357,22 @@ def funnel(*, user, params: ReportParams) -> dict:
     require_reports_user(user)
     cohort = flow_cohort(user=user, params=params)
     group = DIMENSIONS[params.by] if params.by else None
-    if can_see_all(user):
-        parts = [(cohort, F("step"))]
-    else:
-        parts = [(cohort.filter(uniform=True), F("step")),
-                 (cohort.filter(uniform=False), reached_step(user, qualified=Q(qualified=True)))]
     merged: dict = {}
-    for qs, reached in parts:
-        for row in _counts(qs.annotate(reached=reached), group):
-            key = row.pop(group) if group else None
-            counts = merged.setdefault(key, dict.fromkeys(STEPS, 0))
-            for step in STEPS:
-                counts[step] += row[step] or 0
+    stored = cohort if can_see_all(user) else cohort.filter(uniform=True)
+    for row in _counts(stored.annotate(reached=F("step")), group):
+        key = row.pop(group) if group else None
+        counts = merged.setdefault(key, dict.fromkeys(STEPS, 0))
+        for step in STEPS:
+            counts[step] += row[step] or 0
+    if not can_see_all(user):
+        # the few leads whose chain the user may not wholly see: traced again, by id
+        rows = list(cohort.filter(uniform=False).values_list("lead_id", group or "uniform", "qualified")
+                    .order_by())
+        steps = traced_steps(user, {lead: qualified for lead, _key, qualified in rows})
+        for lead, key, _qualified in rows:
+            counts = merged.setdefault(key if group else None, dict.fromkeys(STEPS, 0))
+            for step in STEPS[:steps[lead] + 1]:
+                counts[step] += 1
     total = {step: sum(counts[step] for counts in merged.values()) for step in STEPS}
     rows = []
     if group:
