@@ -15,9 +15,11 @@ from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Avg,
+    Case,
     Count,
     DateTimeField,
     Exists,
+    ExpressionWrapper,
     F,
     FloatField,
     Func,
@@ -25,6 +27,7 @@ from django.db.models import (
     Q,
     Sum,
     Value,
+    When,
 )
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -213,15 +216,22 @@ def _open_stats(user, norms: dict, now) -> dict:
                          group="stage_id", extra={"stuck": Count("stage_id", filter=_stuck_q(norms, now))})
 
 
-def _stuck(user, norms: dict, now, limit: int) -> list[dict]:
-    """The `limit` opportunities longest in their stage among those past its norm."""
+def _stuck(user, norms: dict, now, limit: int, *, most_over: bool = False) -> list[dict]:
+    """The `limit` opportunities longest in their stage among those past its norm (or, `most_over`, the most
+    days past it: the home dashboard's order, which differs across stages with different norms)."""
     from l2c.pipeline.models import Opportunity
 
     if not norms or limit <= 0:
         return []
     stuck = Opportunity.objects.restrict(user).filter(_stuck_q(norms, now), closed_at__isnull=True)
+    order = ("stage_entered_at", "id")
+    if most_over:  # days over = (now − entered) − norm: the most first is the earliest entered + norm
+        stuck = stuck.annotate(past_norm=Case(*[When(stage_id=stage_id, then=ExpressionWrapper(
+            F("stage_entered_at") + dt.timedelta(seconds=float(days) * SECONDS_PER_DAY),
+            output_field=DateTimeField())) for stage_id, days in norms.items()], output_field=DateTimeField()))
+        order = ("past_norm", "id")
     # the ids first: a narrow top-N sort, then the few rows with their relations
-    ids = list(stuck.order_by("stage_entered_at", "id").values_list("pk", flat=True)[:limit])
+    ids = list(stuck.order_by(*order).values_list("pk", flat=True)[:limit])
     found = Opportunity.objects.filter(pk__in=ids).select_related("owner", "stage", "account").only(
         "name", "amount", "currency", "stage_entered_at", "stage__name", "account__name", "owner__username",
         "owner__first_name", "owner__last_name").in_bulk()

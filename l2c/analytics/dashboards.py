@@ -16,9 +16,9 @@ handful of grouped queries whatever the amount of data (no query per row).
 from __future__ import annotations
 
 import datetime as dt
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Sum, When
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -243,32 +243,14 @@ def stuck_deals(*, user, now: dt.datetime, today: dt.date, limit: int = STUCK_SH
     their rows."""
     from l2c.pipeline.models import Opportunity, Stage
 
-    from .bottlenecks import SECONDS_PER_DAY, TENTH, _stuck_q
+    from .bottlenecks import _stuck, _stuck_q
 
     norms = _norms(user, list(Stage.objects.order_by("order", "id")), today)
     if not norms:
         return {"count": 0, "deals": [], "url": reverse("reports-bottlenecks")}
-    stuck = Opportunity.objects.restrict(user).filter(_stuck_q(norms, now), closed_at__isnull=True)
-    count = stuck.count()
-    # days over the norm = (now − entered) − norm: the most first is the earliest entered + norm
-    past_norm = Case(*[When(stage_id=stage_id, then=ExpressionWrapper(
-        F("stage_entered_at") + dt.timedelta(seconds=float(days) * SECONDS_PER_DAY), output_field=DateTimeField()))
-        for stage_id, days in norms.items()], output_field=DateTimeField())
-    ids = list(stuck.annotate(past_norm=past_norm).order_by("past_norm", "id").values_list("pk", flat=True)[:limit])
-    found = Opportunity.objects.filter(pk__in=ids).select_related("owner", "stage", "account").only(
-        "name", "amount", "currency", "stage_entered_at", "stage__name", "account__name", "owner__username",
-        "owner__first_name", "owner__last_name").in_bulk()
-    deals = []
-    for pk in ids:
-        opportunity = found[pk]
-        days = Decimal(repr((now - opportunity.stage_entered_at).total_seconds() / SECONDS_PER_DAY))
-        norm = norms[opportunity.stage_id]
-        deals.append({"id": pk, "name": opportunity.name, "account": opportunity.account.name,
-                      "owner": str(opportunity.owner) if opportunity.owner else "",
-                      "stage": str(opportunity.stage.label), "days_in_stage": int(days), "norm_days": norm,
-                      "days_over": (days - norm).quantize(TENTH, rounding=ROUND_HALF_UP),
-                      "amount": opportunity.amount, "currency": opportunity.currency,
-                      "url": reverse("pipeline:opportunity-detail", args=[pk])})
+    count = Opportunity.objects.restrict(user).filter(_stuck_q(norms, now), closed_at__isnull=True).count()
+    deals = [{**row, "stage": str(row["stage"]), "url": reverse("pipeline:opportunity-detail", args=[row["id"]])}
+             for row in _stuck(user, norms, now, limit, most_over=True)]
     return {"count": count, "deals": deals, "url": reverse("reports-bottlenecks")}
 
 
