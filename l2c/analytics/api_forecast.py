@@ -229,7 +229,7 @@ def _table(key: str, tables: tuple[str, ...]):
 
 def _export(request, key: str, params: dict, format: str):
     label, columns, rows = forecast.export_tables()[key]
-    return exports.export_response(queryset=forecast.Rows(rows(request.auth, params)), columns=columns, fmt=format,
+    return exports.export_response(queryset=exports.Rows(rows(request.auth, params)), columns=columns, fmt=format,
                                    actor=request.auth, stem=f"forecast-{key}", object_type="analytics.forecast",
                                    sheet_title=str(label), filters={"table": key, **params})
 

@@ -798,16 +798,6 @@ def forecast_accuracy(*, user, date_from=None, date_to=None, owner=None, team=No
 
 # --- exports (the same tables for the pages and the API) ----------------------------------------------
 
-class Rows(list):
-    """A report's rows for `core.exports`, which reads a queryset's count() and iterator()."""
-
-    def count(self) -> int:
-        return len(self)
-
-    def iterator(self, chunk_size=None):
-        return iter(self)
-
-
 def _category_label(value: str) -> str:
     return str(ForecastCategory(value).label) if value in CATEGORIES else value
 

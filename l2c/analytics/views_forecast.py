@@ -188,7 +188,7 @@ def forecast_export(request, table: str):
 
     def build():
         params = _params(request, names)
-        return forecast.Rows(rows(request.user, params)), {"table": table, **params}
+        return exports.Rows(rows(request.user, params)), {"table": table, **params}
 
     back = "/reports/forecast/accuracy/" if table == "accuracy" else "/reports/forecast/"
     return exports.ui_export(request, build, columns=columns, stem=f"forecast-{table}",

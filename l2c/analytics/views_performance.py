@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from l2c.core import exports
 from l2c.core.errors import DomainError, NotFound, ValidationFailed
-from l2c.core.exports import Column
+from l2c.core.exports import Column, Rows, item
 from l2c.core.forms import show_domain_error
 from l2c.core.visibility import Role
 from l2c.identity import quotas
@@ -30,20 +30,6 @@ from .bottlenecks import bottlenecks, report_range
 from .performance import export_rows, sales_performance
 
 NAV = "reports"
-
-
-class Rows(list):
-    """A report's rows for `core.exports`, which reads a queryset's count() and iterator()."""
-
-    def count(self) -> int:
-        return len(self)
-
-    def iterator(self, chunk_size=None):
-        return iter(self)
-
-
-def _col(header, key: str) -> Column:
-    return Column(header, lambda row: row[key])
 
 
 def _range(request):
@@ -75,24 +61,24 @@ def _bottleneck_exports() -> dict:
 
     return {
         "stages": (gettext_lazy("Time in stage"), [
-            _col(gettext_lazy("Stage"), "name"),
+            item(gettext_lazy("Stage"), "name"),
             *_duration_cols("left", _("Left in range")),
             *_duration_cols("open", _("Open now")),
-            _col(gettext_lazy("Stuck after (days)"), "norm_days")], lambda report: report["stages"]),
+            item(gettext_lazy("Stuck after (days)"), "norm_days")], lambda report: report["stages"]),
         "stuck": (gettext_lazy("Stuck opportunities"), [
-            _col(gettext_lazy("Opportunity"), "name"), _col(gettext_lazy("Account"), "account"),
-            _col(gettext_lazy("Owner"), "owner"), _col(gettext_lazy("Stage"), "stage"),
-            _col(gettext_lazy("Days in stage"), "days_in_stage"), _col(gettext_lazy("Norm (days)"), "norm_days"),
-            _col(gettext_lazy("Amount"), "amount"), _col(gettext_lazy("Currency"), "currency")],
+            item(gettext_lazy("Opportunity"), "name"), item(gettext_lazy("Account"), "account"),
+            item(gettext_lazy("Owner"), "owner"), item(gettext_lazy("Stage"), "stage"),
+            item(gettext_lazy("Days in stage"), "days_in_stage"), item(gettext_lazy("Norm (days)"), "norm_days"),
+            item(gettext_lazy("Amount"), "amount"), item(gettext_lazy("Currency"), "currency")],
             lambda report: report["stuck"]),
         "turnaround": (gettext_lazy("Turnaround"), [
-            _col(gettext_lazy("Measure"), "measure"), _col(gettext_lazy("Count"), "count"),
-            _col(gettext_lazy("Mean days"), "mean_days"), _col(gettext_lazy("Median days"), "median_days"),
-            _col(gettext_lazy("p75 days"), "p75_days"), _col(gettext_lazy("p90 days"), "p90_days")], turnaround),
+            item(gettext_lazy("Measure"), "measure"), item(gettext_lazy("Count"), "count"),
+            item(gettext_lazy("Mean days"), "mean_days"), item(gettext_lazy("Median days"), "median_days"),
+            item(gettext_lazy("p75 days"), "p75_days"), item(gettext_lazy("p90 days"), "p90_days")], turnaround),
         "dso": (gettext_lazy("Days sales outstanding"), [
-            _col(gettext_lazy("Currency"), "currency"), _col(gettext_lazy("Receivables"), "receivables"),
-            _col(gettext_lazy("Net credit sales"), "credit_sales"), _col(gettext_lazy("Days"), "days"),
-            _col(gettext_lazy("DSO"), "dso")], lambda report: report["dso"]),
+            item(gettext_lazy("Currency"), "currency"), item(gettext_lazy("Receivables"), "receivables"),
+            item(gettext_lazy("Net credit sales"), "credit_sales"), item(gettext_lazy("Days"), "days"),
+            item(gettext_lazy("DSO"), "dso")], lambda report: report["dso"]),
     }
 
 
@@ -140,13 +126,13 @@ def bottlenecks_export(request, table: str):
 # --- performance --------------------------------------------------------------------------------------
 
 PERFORMANCE_COLUMNS = [
-    _col(gettext_lazy("Rep or team"), "kind"), _col(gettext_lazy("Name"), "name"), _col(gettext_lazy("Team"), "team"),
-    _col(gettext_lazy("Closed"), "closed"), _col(gettext_lazy("Won"), "won"), _col(gettext_lazy("Lost"), "lost"),
-    _col(gettext_lazy("Win rate %"), "win_rate_percent"),
-    _col(gettext_lazy("Sales cycle (median days)"), "cycle_median_days"),
-    _col(gettext_lazy("Currency"), "currency"), _col(gettext_lazy("Won amount"), "won_amount"),
-    _col(gettext_lazy("Average deal"), "average_deal"), _col(gettext_lazy("Quota"), "quota"),
-    _col(gettext_lazy("Attainment %"), "attainment_percent"),
+    item(gettext_lazy("Rep or team"), "kind"), item(gettext_lazy("Name"), "name"), item(gettext_lazy("Team"), "team"),
+    item(gettext_lazy("Closed"), "closed"), item(gettext_lazy("Won"), "won"), item(gettext_lazy("Lost"), "lost"),
+    item(gettext_lazy("Win rate %"), "win_rate_percent"),
+    item(gettext_lazy("Sales cycle (median days)"), "cycle_median_days"),
+    item(gettext_lazy("Currency"), "currency"), item(gettext_lazy("Won amount"), "won_amount"),
+    item(gettext_lazy("Average deal"), "average_deal"), item(gettext_lazy("Quota"), "quota"),
+    item(gettext_lazy("Attainment %"), "attainment_percent"),
 ]
 
 

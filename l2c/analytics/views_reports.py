@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -12,48 +11,33 @@ from django.views.decorators.http import require_GET
 
 from l2c.core import exports
 from l2c.core.errors import ValidationFailed
-from l2c.core.exports import Column
+from l2c.core.exports import Rows, item
 
 from . import attribution as attribution_report
 from . import cycle_time as cycle_report
 from . import funnel as funnel_report
 
-
-class Rows(list):
-    """A report's rows for `core.exports`, which reads a queryset's count() and iterator()."""
-
-    def count(self) -> int:
-        return len(self)
-
-    def iterator(self, chunk_size=None):
-        return iter(self)
-
-
-def _col(header, key: str) -> Column:
-    return Column(header, lambda row: row[key])
-
-
 FUNNEL_COLUMNS = [
-    _col(gettext_lazy("Segment"), "segment"), _col(gettext_lazy("Step"), "label"),
-    _col(gettext_lazy("Leads"), "count"),
+    item(gettext_lazy("Segment"), "segment"), item(gettext_lazy("Step"), "label"),
+    item(gettext_lazy("Leads"), "count"),
     # xgettext:no-python-format
-    _col(gettext_lazy("% of previous step"), "from_previous"),
+    item(gettext_lazy("% of previous step"), "from_previous"),
     # xgettext:no-python-format
-    _col(gettext_lazy("% of leads"), "from_top"),
+    item(gettext_lazy("% of leads"), "from_top"),
 ]
 CYCLE_COLUMNS = [
-    _col(gettext_lazy("Segment"), "segment"), _col(gettext_lazy("Leads"), "leads"),
-    _col(gettext_lazy("Reached cash"), "count"), _col(gettext_lazy("Median days"), "median"),
-    _col(gettext_lazy("p75 days"), "p75"), _col(gettext_lazy("p90 days"), "p90"),
-    _col(gettext_lazy("Mean days"), "mean"), _col(gettext_lazy("Fewest days"), "min"),
-    _col(gettext_lazy("Most days"), "max"),
+    item(gettext_lazy("Segment"), "segment"), item(gettext_lazy("Leads"), "leads"),
+    item(gettext_lazy("Reached cash"), "count"), item(gettext_lazy("Median days"), "median"),
+    item(gettext_lazy("p75 days"), "p75"), item(gettext_lazy("p90 days"), "p90"),
+    item(gettext_lazy("Mean days"), "mean"), item(gettext_lazy("Fewest days"), "min"),
+    item(gettext_lazy("Most days"), "max"),
 ]
 ATTRIBUTION_COLUMNS = [
-    _col(gettext_lazy("Campaign"), "campaign"), _col(gettext_lazy("Cost"), "cost"),
-    _col(gettext_lazy("Leads"), "leads"), _col(gettext_lazy("Pipeline"), "pipeline"),
-    _col(gettext_lazy("Won"), "won"), _col(gettext_lazy("Invoiced"), "invoiced"),
-    _col(gettext_lazy("Cash collected"), "cash"), _col(gettext_lazy("Revenue recognised"), "revenue"),
-    _col(gettext_lazy("ROI %"), "roi"),
+    item(gettext_lazy("Campaign"), "campaign"), item(gettext_lazy("Cost"), "cost"),
+    item(gettext_lazy("Leads"), "leads"), item(gettext_lazy("Pipeline"), "pipeline"),
+    item(gettext_lazy("Won"), "won"), item(gettext_lazy("Invoiced"), "invoiced"),
+    item(gettext_lazy("Cash collected"), "cash"), item(gettext_lazy("Revenue recognised"), "revenue"),
+    item(gettext_lazy("ROI %"), "roi"),
 ]
 
 
@@ -66,19 +50,19 @@ def _query(request) -> str:
 def _filter_choices(user) -> dict:
     """The filter form's options: lead sources, and the campaigns, people and teams the user may pick (their
     own records' values: a rep sees their own name and campaigns, a manager the team's)."""
-    from l2c.identity.models import Team, User
+    from l2c.core.validation import assignable_owners
+    from l2c.identity.models import Team
     from l2c.leads.choices import LeadSource
     from l2c.leads.models import Campaign
 
-    people = User.objects.filter(is_active=True).order_by("first_name", "last_name", "username")
+    people = assignable_owners(user).order_by("first_name", "last_name", "username")
     teams = Team.objects.order_by("name")
-    if not (user.is_admin or getattr(user, "is_superuser", False)):
-        people = people.filter(pk=user.pk) if not user.is_manager else people.filter(
-            Q(pk=user.pk) | Q(team_id=user.team_id) if user.team_id else Q(pk=user.pk))
+    if not user.is_admin:
         teams = teams.filter(pk=user.team_id) if user.team_id else teams.none()
+    campaigns = Campaign.objects.restrict(user).order_by("-start_date", "name").values_list("pk", "name")
     return {
         "sources": [(value, str(label)) for value, label in LeadSource.choices],
-        "campaigns": list(Campaign.objects.restrict(user).order_by("-start_date", "name").values_list("pk", "name")[:500]),
+        "campaigns": list(campaigns[:500]),
         "owners": [(u.pk, u.get_full_name() or u.username) for u in people.only("first_name", "last_name", "username")],
         "teams": list(teams.values_list("pk", "name")),
     }

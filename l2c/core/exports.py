@@ -92,6 +92,22 @@ def field(header, path: str) -> Column:
     return Column(header, lambda obj: _follow(obj, path))
 
 
+def item(header, key: str) -> Column:
+    """A value of a dict row (the reports' rows): item(_("Leads"), "leads")."""
+    return Column(header, lambda row: row[key])
+
+
+class Rows(list):
+    """Rows computed in Python (a report's table) exported like a queryset: the exports read count() and
+    iterator()."""
+
+    def count(self) -> int:
+        return len(self)
+
+    def iterator(self, chunk_size=None):
+        return iter(self)
+
+
 def choice(header, name: str) -> Column:
     """A choice field shown as its label in the user's language, not its stored value."""
     # The labels are looked up once per model and language, not per row: get_FOO_display() rebuilds

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from l2c.core import exports
 from l2c.core.errors import DomainError, FieldError, NotFound, ValidationFailed
-from l2c.core.exports import Column
+from l2c.core.exports import Column, Rows, item
 
 from . import close, selectors, services
 from .api import default_range
@@ -232,20 +232,6 @@ MOVEMENT_LABELS = {"new": gettext_lazy("New"), "expansion": gettext_lazy("Expans
 
 # --- exports ----------------------------------------------------------------------------------------
 
-class Rows(list):
-    """A report's rows for `core.exports`, which reads a queryset's count() and iterator()."""
-
-    def count(self) -> int:
-        return len(self)
-
-    def iterator(self, chunk_size=None):
-        return iter(self)
-
-
-def _col(header, key: str) -> Column:
-    return Column(header, lambda row: row[key])
-
-
 def _month_col() -> Column:
     return Column(gettext_lazy("Month"), lambda row: _month_label(row["month"]))
 
@@ -261,38 +247,38 @@ def _report_exports() -> dict:
 
     return {
         "revenue": (gettext_lazy("Revenue by month"), [
-            _month_col(), _col(gettext_lazy("Key"), "key"), _col(gettext_lazy("Product or customer"), "label"),
-            _col(gettext_lazy("Revenue"), "amount")], revenue),
+            _month_col(), item(gettext_lazy("Key"), "key"), item(gettext_lazy("Product or customer"), "label"),
+            item(gettext_lazy("Revenue"), "amount")], revenue),
         "billed-collected": (gettext_lazy("Recognised, billed, collected"), [
-            _month_col(), _col(gettext_lazy("Recognised"), "recognised"), _col(gettext_lazy("Billed"), "billed"),
-            _col(gettext_lazy("Collected"), "collected")],
+            _month_col(), item(gettext_lazy("Recognised"), "recognised"), item(gettext_lazy("Billed"), "billed"),
+            item(gettext_lazy("Collected"), "collected")],
             lambda user, start, end, by: selectors.recognised_billed_collected(start, end, user=user)),
         "deferred": (gettext_lazy("Deferred revenue waterfall"), [
-            _month_col(), _col(gettext_lazy("Opening"), "opening"), _col(gettext_lazy("Billings"), "billings"),
-            _col(gettext_lazy("Recognition"), "recognition"), _col(gettext_lazy("Other"), "other"),
-            _col(gettext_lazy("Closing"), "closing")],
+            _month_col(), item(gettext_lazy("Opening"), "opening"), item(gettext_lazy("Billings"), "billings"),
+            item(gettext_lazy("Recognition"), "recognition"), item(gettext_lazy("Other"), "other"),
+            item(gettext_lazy("Closing"), "closing")],
             lambda user, start, end, by: selectors.deferred_waterfall(start, end, user=user)),
         "future": (gettext_lazy("Future recognition"), [
             Column(gettext_lazy("Month"), lambda row: _month_label(row["month"]) if row["month"] else _("Later")),
-            _col(gettext_lazy("Planned"), "amount")], future),
+            item(gettext_lazy("Planned"), "amount")], future),
         "rpo": (gettext_lazy("Remaining performance obligations"), [
-            _col(gettext_lazy("Contract"), "contract"), _col(gettext_lazy("Customer"), "customer"),
-            _col(gettext_lazy("Currency"), "currency"), _col(gettext_lazy("Remaining (contract currency)"), "amount"),
-            _col(gettext_lazy("Within 12 months"), "within_12_months"), _col(gettext_lazy("Later"), "later"),
-            _col(gettext_lazy("Total"), "total")],
+            item(gettext_lazy("Contract"), "contract"), item(gettext_lazy("Customer"), "customer"),
+            item(gettext_lazy("Currency"), "currency"), item(gettext_lazy("Remaining (contract currency)"), "amount"),
+            item(gettext_lazy("Within 12 months"), "within_12_months"), item(gettext_lazy("Later"), "later"),
+            item(gettext_lazy("Total"), "total")],
             lambda user, start, end, by: selectors.remaining_performance_obligations(end, user=user)["contracts"]),
         "mrr": (gettext_lazy("MRR movements"), [
-            _month_col(), _col(gettext_lazy("Opening MRR"), "opening"), _col(gettext_lazy("New"), "new"),
-            _col(gettext_lazy("Expansion"), "expansion"), _col(gettext_lazy("Contraction"), "contraction"),
-            _col(gettext_lazy("Churn"), "churn"), _col(gettext_lazy("Reactivation"), "reactivation"),
-            _col(gettext_lazy("Closing MRR"), "closing"), _col(gettext_lazy("ARR"), "arr"),
-            _col(gettext_lazy("Customers"), "customers")],
+            _month_col(), item(gettext_lazy("Opening MRR"), "opening"), item(gettext_lazy("New"), "new"),
+            item(gettext_lazy("Expansion"), "expansion"), item(gettext_lazy("Contraction"), "contraction"),
+            item(gettext_lazy("Churn"), "churn"), item(gettext_lazy("Reactivation"), "reactivation"),
+            item(gettext_lazy("Closing MRR"), "closing"), item(gettext_lazy("ARR"), "arr"),
+            item(gettext_lazy("Customers"), "customers")],
             lambda user, start, end, by: selectors.mrr(start, end, user=user)["months"]),
         "mrr-customers": (gettext_lazy("MRR movements per customer"), [
-            _month_col(), _col(gettext_lazy("Customer"), "customer"),
+            _month_col(), item(gettext_lazy("Customer"), "customer"),
             Column(gettext_lazy("Movement"), lambda row: str(MOVEMENT_LABELS[row["kind"]])),
-            _col(gettext_lazy("MRR before"), "before"), _col(gettext_lazy("MRR after"), "after"),
-            _col(gettext_lazy("Change"), "amount")],
+            item(gettext_lazy("MRR before"), "before"), item(gettext_lazy("MRR after"), "after"),
+            item(gettext_lazy("Change"), "amount")],
             lambda user, start, end, by: selectors.mrr(start, end, user=user)["movements"]),
     }
 
@@ -354,24 +340,24 @@ def contract_detail(request, contract_id: int):
 
 CONTRACT_TABLES = {
     "allocation": (gettext_lazy("Allocation"), [
-        _col(gettext_lazy("Obligation"), "name"), _col(gettext_lazy("Product"), "product"),
-        _col(gettext_lazy("Method"), "method_label"), _col(gettext_lazy("Quantity"), "quantity"),
-        _col(gettext_lazy("Standalone selling price"), "ssp"),
-        _col(gettext_lazy("SSP from list price"), "ssp_from_list_price"), _col(gettext_lazy("Allocated"), "allocated"),
-        _col(gettext_lazy("Recognised to date"), "recognised"),
+        item(gettext_lazy("Obligation"), "name"), item(gettext_lazy("Product"), "product"),
+        item(gettext_lazy("Method"), "method_label"), item(gettext_lazy("Quantity"), "quantity"),
+        item(gettext_lazy("Standalone selling price"), "ssp"),
+        item(gettext_lazy("SSP from list price"), "ssp_from_list_price"), item(gettext_lazy("Allocated"), "allocated"),
+        item(gettext_lazy("Recognised to date"), "recognised"),
         Column(gettext_lazy("Quote lines"), lambda row: ", ".join(q["quote"] for q in row["quote_lines"]))],
         lambda d: d["allocation"]),
     "schedule": (gettext_lazy("Schedule"), [
-        _col(gettext_lazy("Version"), "version"), _col(gettext_lazy("Obligation"), "name"),
-        _month_col(), _col(gettext_lazy("Planned"), "amount")],
+        item(gettext_lazy("Version"), "version"), item(gettext_lazy("Obligation"), "name"),
+        _month_col(), item(gettext_lazy("Planned"), "amount")],
         lambda d: [{"version": v["number"], "name": line["name"], "month": month, "amount": amount}
                    for v in d["versions"] for line in v["lines"]
                    for month, amount in zip(v["months"], line["amounts"], strict=True) if amount]),
     "postings": (gettext_lazy("Postings"), [
-        _month_col(), _col(gettext_lazy("Revenue (contract currency)"), "revenue_amount"),
-        _col(gettext_lazy("Revenue"), "revenue_base"), _col(gettext_lazy("Deferred revenue released"), "deferred_amount"),
-        _col(gettext_lazy("Contract asset"), "asset_amount"), _col(gettext_lazy("Reversed"), "reversed"),
-        _col(gettext_lazy("Journal entry"), "journal_entry")],
+        _month_col(), item(gettext_lazy("Revenue (contract currency)"), "revenue_amount"),
+        item(gettext_lazy("Revenue"), "revenue_base"), item(gettext_lazy("Deferred revenue released"), "deferred_amount"),
+        item(gettext_lazy("Contract asset"), "asset_amount"), item(gettext_lazy("Reversed"), "reversed"),
+        item(gettext_lazy("Journal entry"), "journal_entry")],
         lambda d: [{**p, "month": p["period"]} for p in d["postings"]]),
 }
 
