@@ -49,23 +49,10 @@ TENTH = Decimal("0.1")
 def report_range(date_from=None, date_to=None, *, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
     """The report's dates from ISO text (or dates); default from 90 days before `date_to` (default today).
     A ValidationFailed naming the parameter for bad text, a reversed range or a range over ten years."""
+    from l2c.core.validation import parse_date
+
     errors: list[FieldError] = []
-
-    def parse(value, name):
-        if value in (None, ""):
-            return None
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value).strip())
-        except ValueError:
-            errors.append(FieldError(name, _("Enter a date as YYYY-MM-DD (got %(value)r).") % {"value": value},
-                                     "invalid"))
-            return None
-
-    start, end = parse(date_from, "date_from"), parse(date_to, "date_to")
+    start, end = parse_date(date_from, "date_from", errors), parse_date(date_to, "date_to", errors)
     if errors:
         raise ValidationFailed(errors)
     end = end or (today or timezone.localdate())

@@ -47,7 +47,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from l2c.core.errors import FieldError, ValidationFailed
-from l2c.core.validation import as_id
+from l2c.core.validation import as_id, parse_date
 
 DEFAULT_DAYS = 90
 MAX_DAYS = 366 * 20
@@ -100,27 +100,14 @@ class ReportParams:
         return query
 
 
-def _parse_date(value, name: str, errors: list) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        errors.append(FieldError(name, _("Enter a date as YYYY-MM-DD (got %(value)r).") % {"value": value},
-                                 "invalid"))
-        return None
-
-
 def parse_params(data, *, by_choices=tuple(DIMENSIONS), today: dt.date | None = None) -> ReportParams:
     """Report parameters from a query dict (`date_from`, `date_to`, `by`, and one filter per dimension);
     every bad one is a field error naming it. Default range: the last 90 days up to today."""
     errors: list[FieldError] = []
     get = data.get
     today = today or timezone.localdate()
-    date_to = _parse_date(get("date_to"), "date_to", errors)
-    date_from = _parse_date(get("date_from"), "date_from", errors)
+    date_to = parse_date(get("date_to"), "date_to", errors)
+    date_from = parse_date(get("date_from"), "date_from", errors)
     if not errors:
         date_to = date_to or today
         date_from = date_from or (date_to - dt.timedelta(days=DEFAULT_DAYS))

@@ -66,7 +66,8 @@ def parse_date(value, field: str, errors: list[FieldError]) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        errors.append(FieldError(field, _("Enter a date as YYYY-MM-DD."), "invalid"))
+        errors.append(FieldError(field, _("Enter a date as YYYY-MM-DD (got %(value)r).") % {"value": value},
+                                 "invalid"))
         return None
 
 
