@@ -120,17 +120,6 @@ class LeadFlowQuerySet(VisibleQuerySet):
 
     unassigned_to_managers = True
 
-    def owner_q(self, user) -> Q:
-        # a manager's team as a list of ids: `owner_id IN (…)` reads the rows directly, where `owner.team_id = …`
-        # would join every row of the cohort to its owner (1 s for a million rows)
-        from l2c.core.visibility import Role
-        from l2c.identity.models import User
-
-        if getattr(user, "role", None) == Role.MANAGER and user.team_id and not user.is_superuser:
-            members = set(User.objects.filter(team_id=user.team_id).values_list("pk", flat=True))
-            return Q(owner_id__in=sorted(members | {user.pk})) | Q(owner__isnull=True)
-        return super().owner_q(user)
-
 
 class LeadFlow(models.Model):
     """How far one lead got down the lead-to-cash flow, kept up to date (`analytics.leadflow`) so the funnel,

@@ -38,7 +38,12 @@ class VisibleQuerySet(models.QuerySet):
         if role == Role.MANAGER:
             q = Q(**{self.owner_field: user.pk})
             if user.team_id:
-                q |= Q(**{f"{self.owner_field}__team_id": user.team_id})
+                # the team as a subquery on the users table rather than a join of every row to its owner: the
+                # database hashes the team's few ids (a join of a million report rows to their owners cost 1 s)
+                from django.contrib.auth import get_user_model
+
+                team = get_user_model().objects.filter(team_id=user.team_id).values("pk")
+                q |= Q(**{f"{self.owner_field}__in": team})
             if self.unassigned_to_managers:
                 q |= Q(**{f"{self.owner_field}__isnull": True})
             return q
