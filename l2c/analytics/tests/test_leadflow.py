@@ -204,3 +204,17 @@ def test_an_import_marks_its_block_of_new_leads(tmp_path, admin_user, rep, monke
     leadflow.ensure_current()
     assert set(LeadFlow.objects.filter(lead_id__in=new).values_list("lead_id", flat=True)) == set(new)
     assert stored() == fresh()
+
+
+def test_a_bulk_api_capture_marks_its_block_of_new_leads(api_for, rep, monkeypatch):
+    # POST /api/v1/leads/bulk creates its leads with one bulk insert: one range mark covers them
+    lead_on(JAN, owner=rep)
+    leadflow.ensure_current()
+    response = api_for(rep).post("/api/v1/leads/bulk", {"leads": [
+        {"last_name": f"Zhang{n}", "email": f"wei{n}@example.com"} for n in range(3)]})
+    assert response.status_code == 201
+    new = [r["id"] for r in response.json()["results"]]
+    assert list(LeadFlowDirty.objects.values_list("lead_id", "last_lead_id")) == [(min(new), max(new))]
+    monkeypatch.setattr(leadflow, "catch_up", lambda: 0)
+    leadflow.ensure_current()
+    assert set(LeadFlow.objects.filter(lead_id__in=new).values_list("lead_id", flat=True)) == set(new)
